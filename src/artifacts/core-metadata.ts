@@ -1,0 +1,101 @@
+/**
+ * Python core metadata (METADATA / PKG-INFO): RFC 822-style headers, then the description as the body.
+ * No maintained JavaScript library reads this format, and the subset packaging tools write is small.
+ */
+export interface CoreMetadata {
+  /** Every header in file order, repeated ones kept, continuation lines unfolded. */
+  headers: [string, string][];
+  /** The message body (the long description), or '' when there is none. */
+  body: string;
+}
+
+export function parseCoreMetadata(text: string): CoreMetadata {
+  const normalized = text.replace(/\r\n?/g, '\n');
+  const headerEnd = normalized.search(/\n\n|$/);
+  const headerBlock = normalized.slice(0, headerEnd);
+  let body = headerEnd < normalized.length ? normalized.slice(headerEnd + 2) : '';
+  const headers: [string, string][] = [];
+  for (const line of headerBlock.split('\n')) {
+    const last = headers[headers.length - 1];
+    if (/^[ \t]/.test(line) && last) {
+      last[1] += `\n${line}`;
+      continue;
+    }
+    const colon = line.indexOf(':');
+    if (colon <= 0) continue;
+    headers.push([line.slice(0, colon).trim(), line.slice(colon + 1).trim()]);
+  }
+  const description = headers.find(([key]) => key.toLowerCase() === 'description');
+  if (description && !body) body = unfoldDescription(description[1]);
+  return { headers: headers.filter(([key]) => key.toLowerCase() !== 'description'), body };
+}
+
+/** Metadata 1.x put the description in a header, continued with 8 spaces and '|' (setuptools) per line. */
+function unfoldDescription(value: string): string {
+  return value
+    .split('\n')
+    .map((line, i) => (i === 0 ? line : line.replace(/^ {7}\|/, '').replace(/^ {8}/, '')))
+    .join('\n');
+}
+
+export function header(meta: CoreMetadata, name: string): string | undefined {
+  const lower = name.toLowerCase();
+  return meta.headers.find(([key]) => key.toLowerCase() === lower)?.[1];
+}
+
+export function headers(meta: CoreMetadata, name: string): string[] {
+  const lower = name.toLowerCase();
+  return meta.headers.filter(([key]) => key.toLowerCase() === lower).map(([, value]) => value);
+}
+
+/** Fields sent once; twine sends them empty when the file lacks them, and so do we. */
+const SINGLE_FIELDS: [string, string][] = [
+  ['Metadata-Version', 'metadata_version'],
+  ['Summary', 'summary'],
+  ['Home-page', 'home_page'],
+  ['Author', 'author'],
+  ['Author-email', 'author_email'],
+  ['Maintainer', 'maintainer'],
+  ['Maintainer-email', 'maintainer_email'],
+  ['License', 'license'],
+  ['Keywords', 'keywords'],
+  ['Download-URL', 'download_url'],
+  ['Requires-Python', 'requires_python'],
+  ['Description-Content-Type', 'description_content_type'],
+];
+
+/** Fields sent only when present (newer metadata versions that twine 4 does not know). */
+const OPTIONAL_SINGLE_FIELDS: [string, string][] = [['License-Expression', 'license_expression']];
+
+/** Multiple-use fields, one form part per occurrence, under Warehouse's (plural) names. */
+const MULTI_FIELDS: [string, string][] = [
+  ['Platform', 'platform'],
+  ['Classifier', 'classifiers'],
+  ['Supported-Platform', 'supported_platform'],
+  ['Provides', 'provides'],
+  ['Requires', 'requires'],
+  ['Obsoletes', 'obsoletes'],
+  ['Project-URL', 'project_urls'],
+  ['Provides-Dist', 'provides_dist'],
+  ['Obsoletes-Dist', 'obsoletes_dist'],
+  ['Requires-Dist', 'requires_dist'],
+  ['Requires-External', 'requires_external'],
+  ['Provides-Extra', 'provides_extras'],
+  ['Dynamic', 'dynamic'],
+  ['License-File', 'license_files'],
+];
+
+/** The upload form's metadata fields, as twine builds them from the same file. */
+export function metadataFormFields(meta: CoreMetadata): [string, string][] {
+  const fields: [string, string][] = [];
+  for (const [headerName, field] of SINGLE_FIELDS) fields.push([field, header(meta, headerName) ?? '']);
+  for (const [headerName, field] of OPTIONAL_SINGLE_FIELDS) {
+    const value = header(meta, headerName);
+    if (value !== undefined) fields.push([field, value]);
+  }
+  fields.push(['description', meta.body]);
+  for (const [headerName, field] of MULTI_FIELDS) {
+    for (const value of headers(meta, headerName)) fields.push([field, value]);
+  }
+  return fields;
+}

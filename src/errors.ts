@@ -1,0 +1,26 @@
+/**
+ * A failure the user can act on. It carries what went wrong, the likely cause and the fix, so the report
+ * can print all three in one place and never a stack trace.
+ */
+export class ActionError extends Error {
+  readonly cause_: string | undefined;
+  readonly fix: string | undefined;
+  /** Extra lines (claims, publisher form values) shown after the message; callers may add to them. */
+  readonly details: string[];
+
+  constructor(message: string, opts: { cause?: string; fix?: string; details?: string[] } = {}) {
+    super(message);
+    this.name = 'ActionError';
+    this.cause_ = opts.cause;
+    this.fix = opts.fix;
+    this.details = opts.details ?? [];
+  }
+
+  /** The text shown to the user: message, likely cause, fix, then details. */
+  explain(): string {
+    const lines = [this.message];
+    if (this.cause_) lines.push(`Likely cause: ${this.cause_}`);
+    if (this.fix) lines.push(`Fix: ${this.fix}`);
+    return [...lines, ...this.details].join('\n');
+  }
+}

@@ -1,0 +1,208 @@
+import http from 'node:http';
+import https from 'node:https';
+import { ActionError } from './errors.ts';
+
+export interface RequestBody {
+  length: number;
+  /** Bytes, or a stream of them whose total is exactly `length`. */
+  data: Uint8Array | AsyncIterable<Uint8Array>;
+  contentType?: string;
+}
+
+export interface HttpRequest {
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  url: URL;
+  headers?: Record<string, string>;
+  /** Called once per attempt so every retry sends a fresh body (and, for mints, a fresh JWT). */
+  body?: () => Promise<RequestBody> | RequestBody;
+  /** What the request is for, in words: used in error messages. */
+  what: string;
+  /** Socket inactivity limit per attempt. */
+  timeoutMs?: number;
+  attempts?: number;
+}
+
+export interface HttpResponse {
+  status: number;
+  reason: string;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+  /** The URL that answered (after same-origin redirects). */
+  url: URL;
+}
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
+const MAX_RESPONSE_BYTES = 1024 * 1024;
+const MAX_REDIRECTS = 5;
+const DEFAULT_TIMEOUT_MS = 30_000;
+const DEFAULT_ATTEMPTS = 4;
+const MAX_RETRY_AFTER_MS = 60_000;
+
+export const isLoopback = (url: URL): boolean => LOOPBACK_HOSTS.has(url.hostname);
+
+/** HTTPS everywhere; plain HTTP only to this machine, so tests can use local emulators. */
+export function checkTransport(url: URL, inputName: string): void {
+  if (url.protocol === 'https:') return;
+  if (url.protocol === 'http:' && isLoopback(url)) return;
+  throw new ActionError(`${inputName} must use https:// (got ${url.origin}).`, {
+    cause: 'Tokens would travel unencrypted; plain http:// is only allowed to 127.0.0.1, localhost and ::1.',
+    fix: `Use the https:// address of the registry in ${inputName}.`,
+  });
+}
+
+// One keep-alive agent per protocol: every file of a release reuses the same connection.
+const agents = {
+  'http:': new http.Agent({ keepAlive: true, maxSockets: 4 }),
+  'https:': new https.Agent({ keepAlive: true, maxSockets: 4 }),
+};
+
+/** The backoff wait; unit tests replace it so they never sleep. */
+export const backoff = {
+  sleep: (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms)),
+};
+
+class TransientError extends Error {}
+
+const isTransientStatus = (status: number): boolean => status === 429 || status >= 500;
+
+export function retryDelayMs(attempt: number, retryAfter: string | undefined): number {
+  if (retryAfter) {
+    const seconds = Number(retryAfter);
+    const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(retryAfter) - Date.now();
+    if (Number.isFinite(ms) && ms >= 0) return Math.min(ms, MAX_RETRY_AFTER_MS);
+  }
+  const base = 500 * 2 ** (attempt - 1);
+  return base + Math.floor(Math.random() * base * 0.25);
+}
+
+/**
+ * Sends a request, retrying connection errors, timeouts, 5xx and 429 with backoff. Any other status is
+ * returned to the caller, which knows what it means. Redirects are followed only within the same origin,
+ * so credentials never reach another host.
+ */
+export async function send(req: HttpRequest): Promise<HttpResponse> {
+  const attempts = req.attempts ?? DEFAULT_ATTEMPTS;
+  let lastProblem = '';
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    try {
+      const res = await sendFollowingRedirects(req);
+      if (!isTransientStatus(res.status) || attempt === attempts) return res;
+      lastProblem = `HTTP ${res.status} ${res.reason}`;
+      await backoff.sleep(retryDelayMs(attempt, headerValue(res.headers['retry-after'])));
+    } catch (err) {
+      if (!(err instanceof TransientError)) throw err;
+      lastProblem = err.message;
+      if (attempt < attempts) await backoff.sleep(retryDelayMs(attempt, undefined));
+    }
+  }
+  throw new ActionError(`${req.what} failed: ${lastProblem} (tried ${attempts} times).`, {
+    cause: `${req.url.host} did not answer in time or dropped the connection every time.`,
+    fix: 'Re-run the job; if it keeps failing, check the registry status page or the repository-url input.',
+  });
+}
+
+async function sendFollowingRedirects(req: HttpRequest): Promise<HttpResponse> {
+  let url = req.url;
+  for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
+    const res = await sendOnce(req, url);
+    const location = headerValue(res.headers.location);
+    if (![301, 302, 303, 307, 308].includes(res.status) || !location) return res;
+    const next = new URL(location, url);
+    if (next.origin !== url.origin) {
+      throw new ActionError(`${req.what}: ${url.origin} redirected to another host, ${next.origin}.`, {
+        cause: 'Credentials are never sent to a different origin than the one configured.',
+        fix: `Set repository-url to the address the registry really serves (maybe ${next.origin}${next.pathname}).`,
+      });
+    }
+    url = next;
+  }
+  throw new ActionError(`${req.what}: more than ${MAX_REDIRECTS} redirects from ${req.url.origin}.`, {
+    fix: 'Check the repository-url input.',
+  });
+}
+
+async function sendOnce(req: HttpRequest, url: URL): Promise<HttpResponse> {
+  const body = req.body ? await req.body() : undefined;
+  const headers: Record<string, string> = { 'user-agent': USER_AGENT, ...req.headers };
+  if (body) {
+    headers['content-length'] = String(body.length);
+    if (body.contentType) headers['content-type'] = body.contentType;
+  }
+  const transport = url.protocol === 'https:' ? https : http;
+  const timeoutMs = req.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  return new Promise<HttpResponse>((resolve, reject) => {
+    const fail = (problem: string) => reject(new TransientError(problem));
+    const request = transport.request(url, {
+      method: req.method,
+      headers,
+      agent: agents[url.protocol as 'http:' | 'https:'],
+    });
+    request.setTimeout(timeoutMs, () => request.destroy(new Error(`no answer within ${timeoutMs / 1000} s`)));
+    request.on('error', (err: NodeJS.ErrnoException) =>
+      fail(err.code ? `${err.code} (${err.message})` : err.message),
+    );
+    request.on('response', (res) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size <= MAX_RESPONSE_BYTES) chunks.push(chunk);
+      });
+      res.on('error', (err) => fail(err.message));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          reason: res.statusMessage ?? '',
+          headers: res.headers,
+          body: Buffer.concat(chunks).toString('utf8'),
+          url,
+        }),
+      );
+    });
+    if (!body) {
+      request.end();
+    } else if (body.data instanceof Uint8Array) {
+      request.end(body.data);
+    } else {
+      writeStream(request, body.data).catch((err: Error) => request.destroy(err));
+    }
+  });
+}
+
+async function writeStream(request: http.ClientRequest, data: AsyncIterable<Uint8Array>): Promise<void> {
+  for await (const chunk of data) {
+    if (request.destroyed) return;
+    if (!request.write(chunk)) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          request.off('drain', done);
+          request.off('close', done);
+          resolve();
+        };
+        request.on('drain', done);
+        request.on('close', done);
+      });
+    }
+  }
+  request.end();
+}
+
+export function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+export function jsonBody(value: unknown): RequestBody {
+  const data = Buffer.from(JSON.stringify(value));
+  return { data, length: data.length, contentType: 'application/json' };
+}
+
+/** Parses a JSON body, or undefined when it is not JSON (an HTML error page, say). */
+export function parseJson(res: HttpResponse): unknown {
+  try {
+    return JSON.parse(res.body);
+  } catch {
+    return undefined;
+  }
+}
+
+export const USER_AGENT = `trusted-publish/0.1.0 node/${process.versions.node}`;

@@ -1,0 +1,139 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import * as core from '@actions/core';
+import { ActionError } from './errors.ts';
+import { checkTransport } from './http.ts';
+import { REGISTRY_IDS, type RegistryId } from './registries/index.ts';
+
+export type RegistryChoice = RegistryId | 'auto';
+
+export interface Inputs {
+  registry: RegistryChoice;
+  /** Absolute, symlinks resolved, inside the workspace. */
+  packagesDir: string;
+  /** As the user wrote it, for messages. */
+  packagesDirInput: string;
+  repositoryUrl: URL | undefined;
+  audience: string | undefined;
+  skipExisting: boolean;
+  dryRun: boolean;
+  verbose: boolean;
+  printHash: boolean;
+  verifyMetadata: boolean;
+  attestations: boolean;
+  /** Long-lived token given instead of trusted publishing; masked as soon as it is read. */
+  password: string | undefined;
+  user: string | undefined;
+}
+
+type Env = Record<string, string | undefined>;
+
+/** gh-action-pypi-publish's old spellings, still accepted so migrating is a one-line change. */
+const DEPRECATED_SPELLINGS: Record<string, string> = {
+  'packages-dir': 'packages_dir',
+  'repository-url': 'repository_url',
+  'skip-existing': 'skip_existing',
+};
+
+function rawInput(env: Env, name: string): string {
+  return (env[`INPUT_${name.toUpperCase()}`] ?? '').trim();
+}
+
+/** An input's value; the defaults live here, not in action.yml, so an old spelling can stand in. */
+function input(env: Env, name: string): string {
+  const value = rawInput(env, name);
+  const old = DEPRECATED_SPELLINGS[name];
+  if (value || !old) return value;
+  const oldValue = rawInput(env, old);
+  if (oldValue) core.warning(`Input '${old}' is deprecated: rename it to '${name}'.`);
+  return oldValue;
+}
+
+function booleanInput(env: Env, name: string, fallback: boolean): boolean {
+  const value = input(env, name);
+  if (value === '') return fallback;
+  if (['true', 'True', 'TRUE'].includes(value)) return true;
+  if (['false', 'False', 'FALSE'].includes(value)) return false;
+  throw new ActionError(`Input '${name}' must be true or false, not '${value}'.`, {
+    fix: `Set '${name}: true' or '${name}: false' in the step's 'with:' block.`,
+  });
+}
+
+function parseRegistry(value: string): RegistryChoice {
+  const choice = (value || 'auto').toLowerCase();
+  if (choice === 'auto' || (REGISTRY_IDS as readonly string[]).includes(choice))
+    return choice as RegistryChoice;
+  throw new ActionError(`Input 'registry' has an unknown value '${value}'.`, {
+    fix: `Use one of: auto, ${REGISTRY_IDS.join(', ')}.`,
+  });
+}
+
+export function parseRepositoryUrl(value: string): URL | undefined {
+  if (!value) return undefined;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ActionError(`Input 'repository-url' is not a valid URL: '${value}'.`, {
+      fix: "Give a full address such as 'https://upload.pypi.org/legacy/' or 'https://rubygems.org'.",
+    });
+  }
+  if (url.username || url.password) {
+    throw new ActionError("Input 'repository-url' must not contain a user name or password.", {
+      fix: 'Remove the credentials from the URL; trusted publishing needs none.',
+    });
+  }
+  checkTransport(url, "Input 'repository-url'");
+  return url;
+}
+
+/** Resolves packages-dir inside the workspace; a path or symlink leading outside it is refused. */
+export function resolvePackagesDir(value: string, workspace: string): string {
+  const wanted = path.resolve(workspace, value || 'dist');
+  let real: string;
+  try {
+    real = fs.realpathSync(wanted);
+  } catch {
+    throw new ActionError(`packages-dir '${value}' does not exist (looked for ${wanted}).`, {
+      cause: 'The build step did not run, wrote its files elsewhere, or the artifact was not downloaded.',
+      fix: "Build the packages into that folder before this step, or point 'packages-dir' at the folder that holds them.",
+    });
+  }
+  const realWorkspace = fs.realpathSync(workspace);
+  const relative = path.relative(realWorkspace, real);
+  if (relative.startsWith('..') || path.isAbsolute(relative)) {
+    throw new ActionError(`packages-dir '${value}' leads outside the workspace (to ${real}).`, {
+      cause: 'Only files the workflow built inside GITHUB_WORKSPACE are published.',
+      fix: "Set 'packages-dir' to a folder inside the repository checkout, such as 'dist'.",
+    });
+  }
+  if (!fs.statSync(real).isDirectory()) {
+    throw new ActionError(`packages-dir '${value}' is a file, not a folder.`, {
+      fix: "Point 'packages-dir' at the folder that holds the built files.",
+    });
+  }
+  return real;
+}
+
+export function readInputs(env: Env = process.env): Inputs {
+  const password = input(env, 'password') || input(env, 'token');
+  // Masked before anything else can print it.
+  if (password) core.setSecret(password);
+  const workspace = env.GITHUB_WORKSPACE || process.cwd();
+  const packagesDirInput = input(env, 'packages-dir') || 'dist';
+  return {
+    registry: parseRegistry(input(env, 'registry')),
+    repositoryUrl: parseRepositoryUrl(input(env, 'repository-url')),
+    audience: input(env, 'audience') || undefined,
+    skipExisting: booleanInput(env, 'skip-existing', false),
+    dryRun: booleanInput(env, 'dry-run', false),
+    verbose: booleanInput(env, 'verbose', false),
+    printHash: booleanInput(env, 'print-hash', false),
+    verifyMetadata: booleanInput(env, 'verify-metadata', true),
+    attestations: booleanInput(env, 'attestations', true),
+    password: password || undefined,
+    user: input(env, 'user') || undefined,
+    packagesDirInput,
+    packagesDir: resolvePackagesDir(packagesDirInput, workspace),
+  };
+}

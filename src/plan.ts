@@ -1,0 +1,107 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { ActionError } from './errors.ts';
+import type { Inputs } from './inputs.ts';
+import { entryFor, type RegistryId, registryForFile } from './registries/index.ts';
+import type { Artifact, Registry, Target } from './registries/registry.ts';
+
+/** Everything going to one registry instance, validated and in upload order. */
+export interface Release {
+  registry: Registry<Artifact>;
+  target: Target;
+  artifacts: Artifact[];
+}
+
+/** Files that sit beside packages but are never uploaded on their own (signatures, attestations). */
+const SIDE_FILES = /\.(asc|sig|sigstore|sigstore\.json|attestation|publish\.attestation)$/;
+
+/** Regular files of packages-dir, by name; each must resolve inside the folder's own tree. */
+function listFiles(inputs: Inputs): string[] {
+  const files: string[] = [];
+  for (const entry of fs.readdirSync(inputs.packagesDir, { withFileTypes: true })) {
+    if (entry.name.startsWith('.') || SIDE_FILES.test(entry.name)) continue;
+    const real = fs.realpathSync(path.join(inputs.packagesDir, entry.name));
+    const stat = fs.statSync(real);
+    if (stat.isDirectory()) continue;
+    if (path.relative(inputs.packagesDir, real).startsWith('..')) {
+      throw new ActionError(`${entry.name} in packages-dir is a link to ${real}, outside packages-dir.`, {
+        fix: 'Copy the file into packages-dir instead of linking to it.',
+      });
+    }
+    if (!stat.isFile()) continue;
+    files.push(entry.name);
+  }
+  return files.sort();
+}
+
+function registryOf(file: string, inputs: Inputs): RegistryId {
+  if (inputs.registry !== 'auto') {
+    if (entryFor(inputs.registry).accepts(file)) return inputs.registry;
+    throw new ActionError(`${file} is not a file ${inputs.registry} accepts.`, {
+      cause: `packages-dir '${inputs.packagesDirInput}' holds files of another kind.`,
+      fix: "Remove it from packages-dir, or set 'registry: auto' to publish each file to its own registry.",
+    });
+  }
+  const id = registryForFile(file, inputs.repositoryUrl);
+  if (id) return id;
+  throw new ActionError(`${file} is not a package file this action can publish.`, {
+    cause: 'Only wheels (.whl), sdists (.tar.gz) and gems (.gem) are published.',
+    fix: 'Remove it from packages-dir, or build the package with its ecosystem’s own tool.',
+  });
+}
+
+/**
+ * Reads and checks every file before anything touches the network, so a bad file never leaves a
+ * half-published release. All problems are reported together.
+ */
+export async function planReleases(inputs: Inputs): Promise<Release[]> {
+  const files = listFiles(inputs);
+  if (files.length === 0) {
+    throw new ActionError(`packages-dir '${inputs.packagesDirInput}' holds no files to publish.`, {
+      cause: 'The build step wrote nothing there, or the artifact was downloaded to another folder.',
+      fix: "Build into that folder before this step (python -m build, gem build), or set 'packages-dir'.",
+    });
+  }
+  const byRegistry = new Map<RegistryId, string[]>();
+  for (const file of files) {
+    const id = registryOf(file, inputs);
+    byRegistry.set(id, [...(byRegistry.get(id) ?? []), file]);
+  }
+  if (byRegistry.size > 1) {
+    const given = (['repositoryUrl', 'audience', 'user', 'password'] as const).filter((k) => inputs[k]);
+    if (given.length > 0) {
+      throw new ActionError(
+        `packages-dir holds files for ${[...byRegistry.keys()].join(' and ')}, but ${given.join(', ')} can only apply to one registry.`,
+        { fix: 'Publish each ecosystem in its own step with its own packages-dir, or drop those inputs.' },
+      );
+    }
+  }
+  const releases: Release[] = [];
+  const problems: ActionError[] = [];
+  for (const [id, names] of byRegistry) {
+    const registry = await entryFor(id).load();
+    const target = registry.target(id, inputs.repositoryUrl, inputs.audience);
+    const artifacts: Artifact[] = [];
+    for (const name of names) {
+      try {
+        artifacts.push(
+          await registry.inspect(path.join(inputs.packagesDir, name), {
+            verifyMetadata: inputs.verifyMetadata,
+          }),
+        );
+      } catch (err) {
+        if (!(err instanceof ActionError)) throw err;
+        problems.push(err);
+      }
+    }
+    if (problems.length === 0) releases.push({ registry, target, artifacts: registry.order(artifacts) });
+  }
+  const [first] = problems;
+  if (first && problems.length === 1) throw first;
+  if (first) {
+    throw new ActionError(`${problems.length} files cannot be published; nothing was uploaded.`, {
+      details: problems.map((p) => p.explain()),
+    });
+  }
+  return releases;
+}

@@ -1,0 +1,190 @@
+import * as core from '@actions/core';
+import { claimLines, formLines } from './diagnosis.ts';
+import { ActionError } from './errors.ts';
+import type { Inputs } from './inputs.ts';
+import { type Claims, checkTrustedPublishingPossible, decodeClaims, fetchIdToken } from './oidc.ts';
+import { planReleases, type Release } from './plan.ts';
+import type { Artifact, Credential } from './registries/registry.ts';
+import type { PublishedFile } from './report.ts';
+
+type Env = Record<string, string | undefined>;
+
+/** Mint again when the token has less than this left, so a long release never uploads with a dead one. */
+const REFRESH_MARGIN_MS = 2 * 60_000;
+
+export interface PublishOutcome {
+  results: PublishedFile[];
+  /** Blocks for the step summary: the plan, claims and publisher form values. */
+  summary: string[];
+  failure?: unknown;
+}
+
+function describePlan(releases: Release[], inputs: Inputs): string {
+  const lines: string[] = [];
+  for (const { target, artifacts } of releases) {
+    lines.push(`${target.title} (${target.url.href}), token exchange at ${target.mintUrl.href}:`);
+    for (const a of artifacts) {
+      lines.push(`  ${a.file}  ${a.name} ${a.version}  ${a.size} bytes`);
+      if (inputs.printHash) lines.push(`    sha256 ${a.sha256}`, `    blake2b-256 ${a.blake2_256}`);
+    }
+  }
+  return lines.join('\n');
+}
+
+class Session {
+  claims: Claims | undefined;
+  credential: Credential | undefined;
+
+  constructor(
+    readonly release: Release,
+    readonly inputs: Inputs,
+    readonly env: Env,
+    readonly summary: string[],
+  ) {}
+
+  /** The claims and form values that make a trusted publishing failure fixable, added to the error. */
+  explainWith(err: unknown): unknown {
+    if (!(err instanceof ActionError) || !this.claims) return err;
+    const { registry, target, artifacts } = this.release;
+    err.details.push(
+      ...claimLines(this.claims),
+      ...formLines(registry.publisherForm(this.claims, artifacts, target), target.title),
+    );
+    return err;
+  }
+
+  async idToken(audience: string): Promise<string> {
+    const jwt = await fetchIdToken(audience, this.env);
+    this.claims = decodeClaims(jwt);
+    return jwt;
+  }
+
+  async credentialFor(): Promise<Credential> {
+    const { registry, target } = this.release;
+    if (this.inputs.password) {
+      this.credential ??= registry.staticCredential(this.inputs.password, this.inputs.user);
+      return this.credential;
+    }
+    const expiring =
+      this.credential?.expiresAt !== undefined && this.credential.expiresAt - Date.now() < REFRESH_MARGIN_MS;
+    if (this.credential && !expiring) return this.credential;
+    if (this.credential) core.info(`The ${target.title} token expires soon; exchanging a new one.`);
+    checkTrustedPublishingPossible(this.env);
+    const audience = await registry.audience(target);
+    try {
+      this.credential = await registry.mint(target, () => this.idToken(audience));
+    } catch (err) {
+      throw this.explainWith(err);
+    }
+    const expires = this.credential.expiresAt ? new Date(this.credential.expiresAt).toISOString() : 'unknown';
+    core.info(`Exchanged the OIDC token for a short-lived ${target.title} token (expires ${expires}).`);
+    return this.credential;
+  }
+
+  async dryRun(): Promise<void> {
+    const { registry, target, artifacts } = this.release;
+    if (this.inputs.password) {
+      core.info(`Dry run: would upload to ${target.title} with the token given in 'password'.`);
+      return;
+    }
+    const audience = await registry.audience(target);
+    await this.idToken(audience);
+    const block = [
+      `Dry run for ${target.title}: the OIDC token (audience '${audience}') was fetched; nothing was exchanged or uploaded.`,
+      ...claimLines(this.claims),
+      ...formLines(registry.publisherForm(this.claims ?? {}, artifacts, target), target.title),
+    ].join('\n');
+    core.info(block);
+    this.summary.push(block);
+  }
+
+  async publish(results: PublishedFile[]): Promise<void> {
+    const { registry, target, artifacts } = this.release;
+    if (this.inputs.password) {
+      core.notice(
+        `Publishing to ${target.title} with a long-lived token. Trusted publishing needs no stored secret: register this workflow as a trusted publisher and drop the 'password' input.`,
+      );
+    }
+    try {
+      await this.credentialFor();
+    } catch (err) {
+      // Without a token nothing can go through: every file is reported with the one reason.
+      const reason = err instanceof Error ? err.message : String(err);
+      for (const artifact of artifacts) results.push({ ...this.entry(artifact), status: 'failed', error: reason });
+      throw err;
+    }
+    const brokenReleases = new Set<string>();
+    for (const artifact of artifacts) {
+      const entry = this.entry(artifact);
+      const release = `${artifact.name} ${artifact.version}`;
+      if (brokenReleases.has(release)) {
+        results.push({ ...entry, status: 'failed', error: 'not attempted: an earlier file of this release failed' });
+        continue;
+      }
+      try {
+        const credential = await this.credentialFor();
+        const outcome = await registry.upload(target, credential, artifact, this.inputs.skipExisting);
+        core.info(`${outcome.status === 'uploaded' ? 'Uploaded' : 'Skipped'} ${artifact.file}: ${outcome.message}`);
+        results.push({ ...entry, status: outcome.status });
+      } catch (err) {
+        const explained = this.explainWith(err);
+        const message = explained instanceof Error ? explained.message : String(explained);
+        results.push({ ...entry, status: 'failed', error: message });
+        brokenReleases.add(release);
+        core.error(explained instanceof ActionError ? explained.explain() : message);
+      }
+    }
+  }
+
+  entry(artifact: Artifact): Omit<PublishedFile, 'status'> {
+    const { registry, target } = this.release;
+    return {
+      file: artifact.file,
+      registry: target.id,
+      name: artifact.name,
+      version: artifact.version,
+      sha256: artifact.sha256,
+      url: registry.fileUrl(target, artifact),
+    };
+  }
+}
+
+/** The whole flow: validate everything, then per registry exchange once and upload every file. */
+export async function publish(inputs: Inputs, env: Env = process.env): Promise<PublishOutcome> {
+  const results: PublishedFile[] = [];
+  const summary: string[] = [];
+  try {
+    const releases = await planReleases(inputs);
+    const plan = describePlan(releases, inputs);
+    core.info(plan);
+    summary.push(plan);
+    for (const artifact of releases.flatMap((r) => r.artifacts)) {
+      for (const warning of artifact.warnings) core.warning(warning);
+    }
+    for (const release of releases) {
+      const session = new Session(release, inputs, env, summary);
+      if (inputs.dryRun) await session.dryRun();
+      else await session.publish(results);
+    }
+    const failed = results.filter((r) => r.status === 'failed');
+    if (failed.length > 0) {
+      const done = results.filter((r) => r.status !== 'failed').map((r) => `${r.file} (${r.status})`);
+      return {
+        results,
+        summary,
+        failure: new ActionError(
+          `${failed.length} of ${results.length} files were not published: ${failed.map((r) => r.file).join(', ')}.`,
+          {
+            details: [
+              done.length ? `Went through: ${done.join(', ')}.` : 'Nothing went through.',
+              ...failed.map((r) => `${r.file}: ${r.error}`),
+            ],
+          },
+        ),
+      };
+    }
+    return { results, summary };
+  } catch (failure) {
+    return { results, summary, failure };
+  }
+}

@@ -1,0 +1,258 @@
+import fs from 'node:fs';
+import * as core from '@actions/core';
+import { FormDataEncoder } from 'form-data-encoder';
+import { metadataFormFields } from '../artifacts/core-metadata.ts';
+import { digestFile } from '../artifacts/digest.ts';
+import { normalizeName, type PythonDistribution, readPythonDistribution } from '../artifacts/python.ts';
+import { ActionError } from '../errors.ts';
+import { type HttpResponse, jsonBody, parseJson, send } from '../http.ts';
+import { claimText, workflowFile } from '../oidc.ts';
+import type { Artifact, Registry, Target } from './registry.ts';
+
+export interface PythonArtifact extends Artifact, PythonDistribution {}
+
+const INSTANCES: Record<string, { title: string; url: string }> = {
+  pypi: { title: 'PyPI', url: 'https://upload.pypi.org/legacy/' },
+  testpypi: { title: 'TestPyPI', url: 'https://test.pypi.org/legacy/' },
+};
+
+const UPLOAD_TIMEOUT_MS = 120_000;
+
+/** Warehouse serves the OIDC endpoints on the site's origin; only pypi.org uploads to another host. */
+function siteOrigin(uploadUrl: URL): string {
+  return uploadUrl.hostname === 'upload.pypi.org' ? 'https://pypi.org' : uploadUrl.origin;
+}
+
+function basicAuthorization(user: string, token: string): string {
+  const value = `Basic ${Buffer.from(`${user}:${token}`).toString('base64')}`;
+  core.setSecret(value.slice('Basic '.length));
+  return value;
+}
+
+interface MintError {
+  code?: string;
+  description?: string;
+}
+
+const MINT_CAUSES: Record<string, { cause: string; fix: string }> = {
+  'invalid-publisher': {
+    cause: 'No trusted publisher registered on the index matches these claims.',
+    fix: 'Register a trusted publisher for the project with exactly the values below (Owner is case-sensitive), or correct the workflow file name / environment.',
+  },
+  'invalid-pending-publisher': {
+    cause: 'A pending publisher matched, but the project could not be created from it.',
+    fix: 'Check that the project name is still free, or register the publisher on the existing project.',
+  },
+  'invalid-token': {
+    cause: 'The index could not verify the OIDC token (audience, signature or expiry).',
+    fix: "Leave the 'audience' input empty so the action asks the index, and check 'repository-url' points at the index you registered the publisher on.",
+  },
+  'invalid-reuse-token': {
+    cause: 'This OIDC token was already used once.',
+    fix: 'Re-run the job; every exchange gets a fresh token.',
+  },
+  'not-enabled': {
+    cause: 'Trusted publishing is disabled on this index.',
+    fix: "Use a long-lived API token through the 'password' input until it is enabled again.",
+  },
+  'invalid-payload': {
+    cause: 'The index could not read the exchange request.',
+    fix: 'Report this as a bug in this action, with the log.',
+  },
+};
+
+async function formBody(artifact: PythonArtifact) {
+  const form = new FormData();
+  const fields: [string, string][] = [
+    [':action', 'file_upload'],
+    ['protocol_version', '1'],
+    // twine sends pkg_resources' safe_name; Warehouse normalises it anyway.
+    ['name', artifact.name.replace(/[^A-Za-z0-9.]+/g, '-')],
+    ['version', artifact.version],
+    ['filetype', artifact.filetype],
+    ['pyversion', artifact.pyversion],
+    ...metadataFormFields(artifact.metadata),
+    ['comment', ''],
+    ['sha256_digest', artifact.sha256],
+    ['blake2_256_digest', artifact.blake2_256],
+  ];
+  for (const [name, value] of fields) form.append(name, value);
+  const blob = await fs.openAsBlob(artifact.path, { type: 'application/octet-stream' });
+  form.append('content', blob, artifact.file);
+  const encoder = new FormDataEncoder(form);
+  return { length: Number(encoder.contentLength), data: encoder.encode(), contentType: encoder.contentType };
+}
+
+const alreadyExists = (res: HttpResponse): boolean =>
+  (res.status === 400 || res.status === 409) && /already exists/i.test(`${res.reason} ${res.body}`);
+
+function uploadFailure(target: Target, artifact: PythonArtifact, res: HttpResponse): ActionError {
+  const said = `${res.status} ${res.reason}`.trim();
+  const message = `${target.title} refused ${artifact.file}: ${said}`;
+  if (alreadyExists(res)) {
+    return new ActionError(message, {
+      cause: `${artifact.name} ${artifact.version} already has a file named ${artifact.file} with other content.`,
+      fix: "Bump the version and rebuild; set 'skip-existing: true' if re-running a release that partly went through.",
+    });
+  }
+  if (res.status === 403 && /not allowed|isn't allowed|not.*permission/i.test(said)) {
+    return new ActionError(message, {
+      cause: `The trusted publisher that minted the token is not registered for project '${artifact.name}'.`,
+      fix: `On ${target.title}, open project '${artifact.name}' → Publishing and add this repository's publisher (or a pending publisher for a new project).`,
+    });
+  }
+  if (res.status === 403) {
+    return new ActionError(message, {
+      cause: 'The token was refused: it expired, was revoked, or belongs to another index.',
+      fix: "Check that 'repository-url' and the index the publisher is registered on are the same.",
+    });
+  }
+  if (res.status === 413 || /too large/i.test(said)) {
+    return new ActionError(message, {
+      cause: `The file is ${artifact.size} bytes, over the index's limit (100 MiB by default).`,
+      fix: 'Ask the index admins to raise the project’s file size limit, or make the file smaller.',
+    });
+  }
+  return new ActionError(message, {
+    cause:
+      res.status >= 500 ? 'The index had a fault.' : 'The index rejected the upload; its reason is above.',
+    fix: res.status >= 500 ? 'Re-run the job.' : 'Correct the package metadata or the file and rebuild.',
+  });
+}
+
+export const pypi: Registry<PythonArtifact> = {
+  workflowClaim: 'job_workflow_ref',
+
+  target(id, repositoryUrl, audience) {
+    const instance = INSTANCES[id] ?? INSTANCES.pypi;
+    const url = repositoryUrl ?? new URL(instance?.url ?? '');
+    return {
+      id,
+      title: instance?.title ?? 'PyPI',
+      url,
+      mintUrl: new URL('/_/oidc/mint-token', siteOrigin(url)),
+      audience,
+    };
+  },
+
+  async inspect(path, { verifyMetadata }) {
+    const distribution = await readPythonDistribution(path, verifyMetadata);
+    const digests = await digestFile(path);
+    return { path, file: path.split(/[\\/]/).pop() ?? path, ...distribution, ...digests };
+  },
+
+  order(artifacts) {
+    const sdists = new Map<string, string>();
+    for (const a of artifacts) {
+      if (a.filetype !== 'sdist') continue;
+      const release = `${normalizeName(a.name)} ${a.version}`;
+      const other = sdists.get(release);
+      if (other) {
+        throw new ActionError(`Two sdists for ${a.name} ${a.version}: ${other} and ${a.file}.`, {
+          cause:
+            'PyPI accepts only one sdist per release; the second upload would fail after the first went through.',
+          fix: 'Remove the stale one from packages-dir (clean the folder before building).',
+        });
+      }
+      sdists.set(release, a.file);
+    }
+    // sdist first, as twine does: a release is then never wheels-only because of a late failure.
+    return [...artifacts].sort((a, b) => Number(a.filetype !== 'sdist') - Number(b.filetype !== 'sdist'));
+  },
+
+  async audience(target) {
+    if (target.audience) return target.audience;
+    const url = new URL('/_/oidc/audience', siteOrigin(target.url));
+    const res = await send({ method: 'GET', url, what: `Asking ${target.title} for its OIDC audience` });
+    const audience = (parseJson(res) as { audience?: unknown } | undefined)?.audience;
+    if (res.status === 200 && typeof audience === 'string' && audience) return audience;
+    if (res.status === 403) {
+      throw new ActionError(`${target.title} has trusted publishing disabled (${url} answered 403).`, {
+        fix: "Wait for it to be enabled again, or give a long-lived API token in the 'password' input.",
+      });
+    }
+    throw new ActionError(
+      `${url.origin} does not support trusted publishing (${url} answered ${res.status}).`,
+      {
+        cause: "'repository-url' points at an index without Warehouse's OIDC endpoints.",
+        fix: "Check 'repository-url'; for such an index, give an API token in the 'password' input.",
+      },
+    );
+  },
+
+  async mint(target, idToken) {
+    const res = await send({
+      method: 'POST',
+      url: target.mintUrl,
+      what: `Exchanging the OIDC token at ${target.title}`,
+      headers: { accept: 'application/json' },
+      body: async () => jsonBody({ token: await idToken() }),
+    });
+    const answer = parseJson(res) as { token?: unknown; expires?: unknown; errors?: MintError[] } | undefined;
+    if (res.status === 200 && typeof answer?.token === 'string') {
+      const token = answer.token;
+      core.setSecret(token);
+      return {
+        token,
+        authorization: basicAuthorization('__token__', token),
+        expiresAt: typeof answer.expires === 'number' ? answer.expires * 1000 : undefined,
+        trusted: true,
+      };
+    }
+    const errors = answer?.errors ?? [];
+    const first = errors[0]?.code ?? '';
+    const known = MINT_CAUSES[first];
+    throw new ActionError(
+      [
+        `${target.title} refused the token exchange (HTTP ${res.status} ${res.reason}).`,
+        ...errors.map((e) => `  [${e.code ?? '?'}] ${e.description ?? ''}`),
+      ].join('\n'),
+      {
+        cause: known?.cause ?? 'The index did not say why.',
+        fix: known?.fix ?? "Check 'repository-url'.",
+      },
+    );
+  },
+
+  staticCredential(token, user) {
+    return {
+      token,
+      authorization: basicAuthorization(user ?? '__token__', token),
+      expiresAt: undefined,
+      trusted: false,
+    };
+  },
+
+  async upload(target, credential, artifact, skipExisting) {
+    const res = await send({
+      method: 'POST',
+      url: target.url,
+      what: `Uploading ${artifact.file} to ${target.title}`,
+      headers: { authorization: credential.authorization },
+      timeoutMs: UPLOAD_TIMEOUT_MS,
+      body: () => formBody(artifact),
+    });
+    if (res.status === 200) return { status: 'uploaded', message: res.body.trim() || 'OK' };
+    if (skipExisting && alreadyExists(res))
+      return { status: 'skipped', message: `already exists: ${res.reason}` };
+    throw uploadFailure(target, artifact, res);
+  },
+
+  fileUrl(target, artifact) {
+    const site = siteOrigin(target.url);
+    return `${site}/project/${normalizeName(artifact.name)}/${artifact.version}/`;
+  },
+
+  publisherForm(claims, artifacts) {
+    const repository = claimText(claims, 'repository') ?? '';
+    const owner = claimText(claims, 'repository_owner') ?? '';
+    const projects = [...new Set(artifacts.map((a) => a.name))];
+    return [
+      { label: 'PyPI Project Name', value: projects.join(', ') },
+      { label: 'Owner', value: owner },
+      { label: 'Repository name', value: repository.slice(owner.length + 1) },
+      { label: 'Workflow name', value: workflowFile(claimText(claims, 'job_workflow_ref')) ?? '' },
+      { label: 'Environment name', value: claimText(claims, 'environment') ?? '(leave empty)' },
+    ];
+  },
+};
