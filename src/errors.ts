@@ -7,13 +7,19 @@ export class ActionError extends Error {
   readonly fix: string | undefined;
   /** Extra lines (claims, publisher form values) shown after the message; callers may add to them. */
   readonly details: string[];
+  /** The failure depends on how the trusted publisher is registered: show the claims and form values. */
+  readonly aboutPublisher: boolean;
 
-  constructor(message: string, opts: { cause?: string; fix?: string; details?: string[] } = {}) {
+  constructor(
+    message: string,
+    opts: { cause?: string; fix?: string; details?: string[]; aboutPublisher?: boolean } = {},
+  ) {
     super(message);
     this.name = 'ActionError';
     this.cause_ = opts.cause;
     this.fix = opts.fix;
     this.details = opts.details ?? [];
+    this.aboutPublisher = opts.aboutPublisher ?? false;
   }
 
   /** The text shown to the user: message, likely cause, fix, then details. */

@@ -29,6 +29,8 @@ export interface HttpResponse {
   body: string;
   /** The URL that answered (after same-origin redirects). */
   url: URL;
+  /** An earlier attempt failed transiently, so the server may already have acted on this request. */
+  retried: boolean;
 }
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
@@ -85,7 +87,7 @@ export async function send(req: HttpRequest): Promise<HttpResponse> {
   let lastProblem = '';
   for (let attempt = 1; attempt <= attempts; attempt++) {
     try {
-      const res = await sendFollowingRedirects(req);
+      const res = { ...(await sendFollowingRedirects(req)), retried: attempt > 1 };
       if (!isTransientStatus(res.status) || attempt === attempts) return res;
       lastProblem = `HTTP ${res.status} ${res.reason}`;
       await backoff.sleep(retryDelayMs(attempt, headerValue(res.headers['retry-after'])));
@@ -101,7 +103,7 @@ export async function send(req: HttpRequest): Promise<HttpResponse> {
   });
 }
 
-async function sendFollowingRedirects(req: HttpRequest): Promise<HttpResponse> {
+async function sendFollowingRedirects(req: HttpRequest): Promise<Omit<HttpResponse, 'retried'>> {
   let url = req.url;
   for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
     const res = await sendOnce(req, url);
@@ -121,7 +123,7 @@ async function sendFollowingRedirects(req: HttpRequest): Promise<HttpResponse> {
   });
 }
 
-async function sendOnce(req: HttpRequest, url: URL): Promise<HttpResponse> {
+async function sendOnce(req: HttpRequest, url: URL): Promise<Omit<HttpResponse, 'retried'>> {
   const body = req.body ? await req.body() : undefined;
   const headers: Record<string, string> = { 'user-agent': USER_AGENT, ...req.headers };
   if (body) {
@@ -130,7 +132,7 @@ async function sendOnce(req: HttpRequest, url: URL): Promise<HttpResponse> {
   }
   const transport = url.protocol === 'https:' ? https : http;
   const timeoutMs = req.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  return new Promise<HttpResponse>((resolve, reject) => {
+  return new Promise((resolve, reject) => {
     const fail = (problem: string) => reject(new TransientError(problem));
     const request = transport.request(url, {
       method: req.method,

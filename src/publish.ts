@@ -44,7 +44,7 @@ class Session {
 
   /** The claims and form values that make a trusted publishing failure fixable, added to the error. */
   explainWith(err: unknown): unknown {
-    if (!(err instanceof ActionError) || !this.claims) return err;
+    if (!(err instanceof ActionError) || !err.aboutPublisher || !this.claims) return err;
     const { registry, target, artifacts } = this.release;
     err.details.push(
       ...claimLines(this.claims),
@@ -87,6 +87,7 @@ class Session {
       core.info(`Dry run: would upload to ${target.title} with the token given in 'password'.`);
       return;
     }
+    checkTrustedPublishingPossible(this.env);
     const audience = await registry.audience(target);
     await this.idToken(audience);
     const block = [
@@ -110,7 +111,8 @@ class Session {
     } catch (err) {
       // Without a token nothing can go through: every file is reported with the one reason.
       const reason = err instanceof Error ? err.message : String(err);
-      for (const artifact of artifacts) results.push({ ...this.entry(artifact), status: 'failed', error: reason });
+      for (const artifact of artifacts)
+        results.push({ ...this.entry(artifact), status: 'failed', error: reason });
       throw err;
     }
     const brokenReleases = new Set<string>();
@@ -118,13 +120,19 @@ class Session {
       const entry = this.entry(artifact);
       const release = `${artifact.name} ${artifact.version}`;
       if (brokenReleases.has(release)) {
-        results.push({ ...entry, status: 'failed', error: 'not attempted: an earlier file of this release failed' });
+        results.push({
+          ...entry,
+          status: 'failed',
+          error: 'not attempted: an earlier file of this release failed',
+        });
         continue;
       }
       try {
         const credential = await this.credentialFor();
         const outcome = await registry.upload(target, credential, artifact, this.inputs.skipExisting);
-        core.info(`${outcome.status === 'uploaded' ? 'Uploaded' : 'Skipped'} ${artifact.file}: ${outcome.message}`);
+        core.info(
+          `${outcome.status === 'uploaded' ? 'Uploaded' : 'Skipped'} ${artifact.file}: ${outcome.message}`,
+        );
         results.push({ ...entry, status: outcome.status });
       } catch (err) {
         const explained = this.explainWith(err);

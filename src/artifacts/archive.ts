@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { Parser, type ReadEntry } from 'tar';
@@ -67,50 +68,75 @@ export function readZipMember(
   });
 }
 
+export interface TarScan {
+  /** Members read whole (bounded by MAX_MEMBER_BYTES). */
+  read: Map<string, Buffer>;
+  /** sha256 hex of members streamed through the hash. */
+  sha256: Map<string, string>;
+}
+
 /**
- * Streams a tar (gzipped or not: the parser detects it) and returns the first member `pick` accepts,
- * without reading the rest of the archive into memory.
+ * Streams a tar (gzipped or not: the parser detects it). `choose` says per member whether to read it,
+ * hash it or pass over it; `enough` stops the scan early once the wanted members are in.
  */
-export function readTarMember(
+export function scanTar(
   path: string,
-  pick: (name: string) => boolean,
-): Promise<{ name: string; data: Buffer } | undefined> {
+  choose: (name: string) => 'read' | 'sha256' | undefined,
+  enough: (scan: TarScan) => boolean = () => false,
+): Promise<TarScan> {
+  const scan: TarScan = { read: new Map(), sha256: new Map() };
   return new Promise((resolve, reject) => {
     let settled = false;
+    const pending: Promise<void>[] = [];
     const source = fs.createReadStream(path);
-    const finish = (result: { name: string; data: Buffer } | undefined, error?: Error) => {
+    const finish = (error?: Error) => {
       if (settled) return;
       settled = true;
       source.destroy();
       if (error) reject(error);
-      else resolve(result);
+      else resolve(scan);
     };
     const parser = new Parser({
       strict: true,
       onReadEntry: (entry: ReadEntry) => {
-        if (settled || entry.type !== 'File' || !pick(entry.path)) {
+        const how = settled || entry.type !== 'File' ? undefined : choose(entry.path);
+        if (how === 'read') {
+          if (entry.size > MAX_MEMBER_BYTES) return finish(new ArchiveError(`${entry.path} is too large`));
+          const reading = collect(entry as AsyncIterable<Buffer>, MAX_MEMBER_BYTES, entry.path).then(
+            (data) => {
+              scan.read.set(entry.path, data);
+              if (enough(scan)) finish();
+            },
+          );
+          pending.push(reading.catch((err: Error) => finish(err)));
+        } else if (how === 'sha256') {
+          const hash = createHash('sha256');
+          entry.on('data', (chunk: Buffer) => hash.update(chunk));
+          entry.on('end', () => scan.sha256.set(entry.path, hash.digest('hex')));
+        } else {
           entry.resume();
-          return;
         }
-        if (entry.size > MAX_MEMBER_BYTES) {
-          finish(undefined, new ArchiveError(`${entry.path} is larger than ${MAX_MEMBER_BYTES} bytes`));
-          return;
-        }
-        collect(entry as AsyncIterable<Buffer>, MAX_MEMBER_BYTES, entry.path).then(
-          (data) => finish({ name: entry.path, data }),
-          (error: Error) => finish(undefined, error),
-        );
       },
     });
-    parser.on('error', (err: Error) => finish(undefined, new ArchiveError(err.message)));
-    parser.on('warn', (_code: string, message: string | Error) =>
-      finish(undefined, new ArchiveError(typeof message === 'string' ? message : message.message)),
-    );
-    parser.on('end', () => finish(undefined));
-    parser.on('close', () => finish(undefined));
-    source.on('error', (err) => finish(undefined, new ArchiveError(err.message)));
+    parser.on('error', (err: Error) => finish(new ArchiveError(err.message)));
+    parser.on('end', () => Promise.all(pending).then(() => finish()));
+    source.on('error', (err) => finish(new ArchiveError(err.message)));
     source.pipe(parser);
   });
+}
+
+/** The first tar member `pick` accepts, read whole; the scan stops there. */
+export async function readTarMember(
+  path: string,
+  pick: (name: string) => boolean,
+): Promise<{ name: string; data: Buffer } | undefined> {
+  const scan = await scanTar(
+    path,
+    (name) => (pick(name) ? 'read' : undefined),
+    (s) => s.read.size > 0,
+  );
+  const [first] = scan.read;
+  return first && { name: first[0], data: first[1] };
 }
 
 /** Inflates a small gzip member with a hard output limit. */

@@ -1,6 +1,6 @@
 import type { Artifact, Registry } from './registry.ts';
 
-export const REGISTRY_IDS = ['pypi', 'testpypi'] as const;
+export const REGISTRY_IDS = ['pypi', 'testpypi', 'rubygems'] as const;
 export type RegistryId = (typeof REGISTRY_IDS)[number];
 
 interface RegistryEntry {
@@ -16,6 +16,11 @@ const ENTRIES: RegistryEntry[] = [
     ids: ['pypi', 'testpypi'],
     accepts: (file) => file.endsWith('.whl') || file.endsWith('.tar.gz'),
     load: async () => (await import('./pypi.ts')).pypi,
+  },
+  {
+    ids: ['rubygems'],
+    accepts: (file) => file.endsWith('.gem'),
+    load: async () => (await import('./rubygems.ts')).rubygems,
   },
 ];
 

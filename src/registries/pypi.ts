@@ -99,6 +99,7 @@ function uploadFailure(target: Target, artifact: PythonArtifact, res: HttpRespon
     return new ActionError(message, {
       cause: `The trusted publisher that minted the token is not registered for project '${artifact.name}'.`,
       fix: `On ${target.title}, open project '${artifact.name}' → Publishing and add this repository's publisher (or a pending publisher for a new project).`,
+      aboutPublisher: true,
     });
   }
   if (res.status === 403) {
@@ -210,6 +211,7 @@ export const pypi: Registry<PythonArtifact> = {
       {
         cause: known?.cause ?? 'The index did not say why.',
         fix: known?.fix ?? "Check 'repository-url'.",
+        aboutPublisher: true,
       },
     );
   },

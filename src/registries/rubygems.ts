@@ -1,0 +1,187 @@
+import fs from 'node:fs';
+import * as core from '@actions/core';
+import { digestFile } from '../artifacts/digest.ts';
+import { type GemSpec, readGem } from '../artifacts/gem.ts';
+import { ActionError } from '../errors.ts';
+import { type HttpResponse, jsonBody, parseJson, send } from '../http.ts';
+import { claimText, workflowFile } from '../oidc.ts';
+import type { Artifact, Registry, Target } from './registry.ts';
+
+export interface GemArtifact extends Artifact, GemSpec {}
+
+const DEFAULT_URL = 'https://rubygems.org';
+const DEFAULT_AUDIENCE = 'rubygems.org';
+const PUSH_TIMEOUT_MS = 120_000;
+
+/** Endpoints hang off the instance's base, so an instance served under a path prefix works too. */
+function endpoint(base: URL, path: string): URL {
+  return new URL(path, base.href.endsWith('/') ? base.href : `${base.href}/`);
+}
+
+function versionSlug(gem: GemSpec): string {
+  return gem.platform === 'ruby' ? gem.version : `${gem.version}-${gem.platform}`;
+}
+
+/** The registry's record of one version, or undefined when it has none (yanked versions look absent too). */
+async function publishedSha256(target: Target, gem: GemArtifact): Promise<string | undefined> {
+  const url = endpoint(
+    target.url,
+    `api/v2/rubygems/${encodeURIComponent(gem.name)}/versions/${encodeURIComponent(gem.version)}.json`,
+  );
+  url.searchParams.set('platform', gem.platform);
+  const res = await send({ method: 'GET', url, what: `Looking up ${gem.name} ${versionSlug(gem)}` });
+  if (res.status !== 200) return undefined;
+  const sha = (parseJson(res) as { sha?: unknown } | undefined)?.sha;
+  return typeof sha === 'string' ? sha : '';
+}
+
+function pushFailure(target: Target, gem: GemArtifact, res: HttpResponse): ActionError {
+  const said = res.body.trim().split('\n')[0] || `${res.status} ${res.reason}`;
+  const message = `${target.title} refused ${gem.file} (HTTP ${res.status}): ${said}`;
+  if (res.status === 409) {
+    return new ActionError(message, {
+      cause: `${gem.name} ${versionSlug(gem)} was already pushed (or pushed and yanked); versions cannot be pushed twice.`,
+      fix: "Bump the version in the gemspec and rebuild; set 'skip-existing: true' when re-running a release that partly went through.",
+    });
+  }
+  if (res.status === 403 && /not allowed to push/i.test(said)) {
+    return new ActionError(message, {
+      cause: `The trusted publisher is not registered for gem '${gem.name}' (the token is scoped to the gems whose publisher matched).`,
+      fix: `On ${target.url.host}, open gem '${gem.name}' → Trusted publishers and add this workflow (a pending publisher for a gem that does not exist yet).`,
+      aboutPublisher: true,
+    });
+  }
+  if (res.status === 401 || res.status === 403) {
+    return new ActionError(message, {
+      cause: 'The API key was refused: it expired, or lacks the push_rubygem scope for this gem.',
+      fix: 'Re-run the job; if it persists, check the trusted publisher registered for this gem.',
+      aboutPublisher: true,
+    });
+  }
+  return new ActionError(message, {
+    cause:
+      res.status >= 500
+        ? 'The registry had a fault.'
+        : 'The registry could not process the gem; its reason is above.',
+    fix: res.status >= 500 ? 'Re-run the job.' : 'Check the gemspec and rebuild with `gem build`.',
+  });
+}
+
+export const rubygems: Registry<GemArtifact> = {
+  workflowClaim: 'job_workflow_ref',
+
+  target(id, repositoryUrl, audience) {
+    const url = repositoryUrl ?? new URL(DEFAULT_URL);
+    return {
+      id,
+      title: url.host === 'rubygems.org' ? 'RubyGems.org' : `RubyGems (${url.host})`,
+      url,
+      mintUrl: endpoint(url, 'api/v1/oidc/trusted_publisher/exchange_token'),
+      audience,
+    };
+  },
+
+  async inspect(path) {
+    const spec = await readGem(path);
+    return {
+      path,
+      file: path.split(/[\\/]/).pop() ?? path,
+      ...spec,
+      ...(await digestFile(path)),
+      warnings: [],
+    };
+  },
+
+  order: (artifacts) => artifacts,
+
+  async audience(target) {
+    return target.audience ?? DEFAULT_AUDIENCE;
+  },
+
+  async mint(target, idToken) {
+    const res = await send({
+      method: 'POST',
+      url: target.mintUrl,
+      what: `Exchanging the OIDC token at ${target.title}`,
+      // Without it, errors come back as an HTML page.
+      headers: { accept: 'application/json' },
+      body: async () => jsonBody({ jwt: await idToken() }),
+    });
+    const answer = parseJson(res) as
+      | { rubygems_api_key?: unknown; expires_at?: unknown; error?: unknown }
+      | undefined;
+    if ((res.status === 200 || res.status === 201) && typeof answer?.rubygems_api_key === 'string') {
+      const key = answer.rubygems_api_key;
+      core.setSecret(key);
+      const expiresAt = typeof answer.expires_at === 'string' ? Date.parse(answer.expires_at) : Number.NaN;
+      return {
+        token: key,
+        authorization: key,
+        expiresAt: Number.isNaN(expiresAt) ? undefined : expiresAt,
+        trusted: true,
+      };
+    }
+    if (res.status === 404) {
+      throw new ActionError(`${target.title} found no trusted publisher for this workflow (HTTP 404).`, {
+        cause:
+          'RubyGems answers 404 with no reason for every mismatch: no publisher registered for this repository, a different workflow file name or environment, owner/repository spelled with other case, or a wrong audience.',
+        fix: `On ${target.url.host}, add a trusted publisher (gem → Trusted publishers, or a pending publisher for a new gem) with exactly the values below; comparisons are case-sensitive.`,
+        aboutPublisher: true,
+      });
+    }
+    const reason = typeof answer?.error === 'string' ? answer.error : `${res.status} ${res.reason}`;
+    throw new ActionError(`${target.title} refused the token exchange (HTTP ${res.status}): ${reason}`, {
+      cause: res.status >= 500 ? 'The registry had a fault.' : 'The registry could not use the OIDC token.',
+      fix: "Check 'repository-url' and 'audience' (rubygems.org expects the audience 'rubygems.org').",
+      aboutPublisher: res.status < 500,
+    });
+  },
+
+  staticCredential(token) {
+    return { token, authorization: token, expiresAt: undefined, trusted: false };
+  },
+
+  async upload(target, credential, gem, skipExisting) {
+    if (skipExisting && (await publishedSha256(target, gem)) !== undefined) {
+      return { status: 'skipped', message: `${gem.name} ${versionSlug(gem)} already exists` };
+    }
+    const res = await send({
+      method: 'POST',
+      url: endpoint(target.url, 'api/v1/gems'),
+      what: `Pushing ${gem.file} to ${target.title}`,
+      headers: { authorization: credential.authorization },
+      timeoutMs: PUSH_TIMEOUT_MS,
+      body: () => ({
+        length: gem.size,
+        data: fs.createReadStream(gem.path),
+        contentType: 'application/octet-stream',
+      }),
+    });
+    if (res.status === 200 || res.status === 201) return { status: 'uploaded', message: res.body.trim() };
+    if (res.status === 409) {
+      if (skipExisting)
+        return { status: 'skipped', message: `${gem.name} ${versionSlug(gem)} already exists` };
+      // An attempt that timed out may have gone through: the same bytes there mean our push landed.
+      if (res.retried && (await publishedSha256(target, gem)) === gem.sha256) {
+        return { status: 'uploaded', message: 'pushed (confirmed after a retry)' };
+      }
+    }
+    throw pushFailure(target, gem, res);
+  },
+
+  fileUrl(target, gem) {
+    return endpoint(target.url, `gems/${gem.name}/versions/${versionSlug(gem)}`).href;
+  },
+
+  publisherForm(claims, gems) {
+    const repository = claimText(claims, 'repository') ?? '';
+    const owner = claimText(claims, 'repository_owner') ?? '';
+    return [
+      { label: 'Gem name', value: [...new Set(gems.map((g) => g.name))].join(', ') },
+      { label: 'Repository owner', value: owner },
+      { label: 'Repository name', value: repository.slice(owner.length + 1) },
+      { label: 'Workflow filename', value: workflowFile(claimText(claims, 'job_workflow_ref')) ?? '' },
+      { label: 'Environment', value: claimText(claims, 'environment') ?? '(leave empty)' },
+    ];
+  },
+};
