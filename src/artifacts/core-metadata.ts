@@ -30,11 +30,12 @@ export function parseCoreMetadata(text: string): CoreMetadata {
   return { headers: headers.filter(([key]) => key.toLowerCase() !== 'description'), body };
 }
 
-/** Metadata 1.x put the description in a header, continued with 8 spaces and '|' (setuptools) per line. */
+/** Metadata 1.x put the description in a header; like pkginfo (twine's reader), drop 8-space indents. */
 function unfoldDescription(value: string): string {
   return value
+    .trim()
     .split('\n')
-    .map((line, i) => (i === 0 ? line : line.replace(/^ {7}\|/, '').replace(/^ {8}/, '')))
+    .map((line) => (line.startsWith(' '.repeat(8)) ? line.slice(8) : line))
     .join('\n');
 }
 

