@@ -1,12 +1,14 @@
-// Bundles the action into dist/: ESM with code splitting, so registry modules a run does not use are
-// never loaded. The banner gives bundled CommonJS dependencies the `require` ESM lacks.
+// Bundles the action into dist/ (or the folder given as the first argument, used by the staleness
+// test): ESM with code splitting, so registry modules a run does not use are never loaded. The banner
+// gives bundled CommonJS dependencies the `require` that ESM lacks.
 import { rmSync } from 'node:fs';
 import { build } from 'esbuild';
 
-rmSync('dist', { recursive: true, force: true });
+const outdir = process.argv[2] ?? 'dist';
+rmSync(outdir, { recursive: true, force: true });
 await build({
   entryPoints: { main: 'src/main.ts' },
-  outdir: 'dist',
+  outdir,
   bundle: true,
   splitting: true,
   format: 'esm',

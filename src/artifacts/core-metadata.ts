@@ -65,8 +65,14 @@ const SINGLE_FIELDS: [string, string][] = [
   ['Description-Content-Type', 'description_content_type'],
 ];
 
-/** Fields sent only when present (newer metadata versions that twine 4 does not know). */
-const OPTIONAL_SINGLE_FIELDS: [string, string][] = [['License-Expression', 'license_expression']];
+/**
+ * Metadata 2.4 fields, sent only for 2.4 and later: Warehouse refuses them under older versions, and
+ * setuptools wrote License-File into 2.1/2.2 metadata for years.
+ */
+const METADATA_2_4_FIELDS: [string, string][] = [
+  ['License-Expression', 'license_expression'],
+  ['License-File', 'license_file'],
+];
 
 /** Multiple-use fields, one form part per occurrence, under Warehouse's (plural) names. */
 const MULTI_FIELDS: [string, string][] = [
@@ -83,19 +89,16 @@ const MULTI_FIELDS: [string, string][] = [
   ['Requires-External', 'requires_external'],
   ['Provides-Extra', 'provides_extras'],
   ['Dynamic', 'dynamic'],
-  ['License-File', 'license_files'],
 ];
 
 /** The upload form's metadata fields, as twine builds them from the same file. */
 export function metadataFormFields(meta: CoreMetadata): [string, string][] {
   const fields: [string, string][] = [];
   for (const [headerName, field] of SINGLE_FIELDS) fields.push([field, header(meta, headerName) ?? '']);
-  for (const [headerName, field] of OPTIONAL_SINGLE_FIELDS) {
-    const value = header(meta, headerName);
-    if (value !== undefined) fields.push([field, value]);
-  }
   fields.push(['description', meta.body]);
-  for (const [headerName, field] of MULTI_FIELDS) {
+  const [major = 0, minor = 0] = (header(meta, 'Metadata-Version') ?? '').split('.').map(Number);
+  const modern = major > 2 || (major === 2 && minor >= 4);
+  for (const [headerName, field] of [...MULTI_FIELDS, ...(modern ? METADATA_2_4_FIELDS : [])]) {
     for (const value of headers(meta, headerName)) fields.push([field, value]);
   }
   return fields;

@@ -13,11 +13,19 @@ export interface PythonDistribution {
   /** The upload form's `pyversion`: the wheel's python tag, '' for an sdist (as twine sends it). */
   pyversion: string;
   metadata: CoreMetadata;
+  /**
+   * The name the file is uploaded under. PyPI refuses sdists not named as PEP 625 says
+   * (`tp-sample-0.1.0.tar.gz` must go up as `tp_sample-0.1.0.tar.gz`), so legacy names are corrected.
+   */
+  uploadName: string;
   warnings: string[];
 }
 
 /** PEP 503 normalisation: the form in which PyPI compares project names. */
 export const normalizeName = (name: string): string => name.replace(/[-_.]+/g, '-').toLowerCase();
+
+/** The project name as wheel and PEP 625 sdist file names spell it. */
+const wheelEscapedName = (name: string): string => normalizeName(name).replace(/-/g, '_');
 
 /** Wheel file names spell '-' in versions as '_' (PEP 427); compare in that form. */
 const comparableVersion = (version: string): string => version.toLowerCase().replace(/-/g, '_');
@@ -121,7 +129,13 @@ export async function readPythonDistribution(
     );
   }
   const warnings = verifyMetadata ? checkMetadata(file, metadata, name, version) : [];
-  return { filetype, name, version, pyversion, metadata, warnings };
+  const uploadName = filetype === 'sdist' ? `${wheelEscapedName(name)}-${version}.tar.gz` : file;
+  if (uploadName !== file) {
+    warnings.push(
+      `${file} does not follow PEP 625 and is uploaded as ${uploadName}, the name PyPI requires.`,
+    );
+  }
+  return { filetype, name, version, pyversion, metadata, uploadName, warnings };
 }
 
 /** What `twine check` and PyPI's upload checks would refuse, before anything is sent. */

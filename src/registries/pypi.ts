@@ -78,7 +78,7 @@ async function formBody(artifact: PythonArtifact) {
   ];
   for (const [name, value] of fields) form.append(name, value);
   const blob = await fs.openAsBlob(artifact.path, { type: 'application/octet-stream' });
-  form.append('content', blob, artifact.file);
+  form.append('content', blob, artifact.uploadName);
   const encoder = new FormDataEncoder(form);
   return { length: Number(encoder.contentLength), data: encoder.encode(), contentType: encoder.contentType };
 }
@@ -95,7 +95,8 @@ function uploadFailure(target: Target, artifact: PythonArtifact, res: HttpRespon
       fix: "Bump the version and rebuild; set 'skip-existing: true' if re-running a release that partly went through.",
     });
   }
-  if (res.status === 403 && /not allowed|isn't allowed|not.*permission/i.test(said)) {
+  // Warehouse: "Invalid API Token: OIDC scoped token is not valid for project 'x'".
+  if (res.status === 403 && /not valid for project|isn't allowed to upload|not allowed/i.test(said)) {
     return new ActionError(message, {
       cause: `The trusted publisher that minted the token is not registered for project '${artifact.name}'.`,
       fix: `On ${target.title}, open project '${artifact.name}' → Publishing and add this repository's publisher (or a pending publisher for a new project).`,
@@ -234,7 +235,8 @@ export const pypi: Registry<PythonArtifact> = {
       timeoutMs: UPLOAD_TIMEOUT_MS,
       body: () => formBody(artifact),
     });
-    if (res.status === 200) return { status: 'uploaded', message: res.body.trim() || 'OK' };
+    // PyPI answers success with an HTML page; its status line is the useful part.
+    if (res.status === 200) return { status: 'uploaded', message: `${res.status} ${res.reason}`.trim() };
     if (skipExisting && alreadyExists(res))
       return { status: 'skipped', message: `already exists: ${res.reason}` };
     throw uploadFailure(target, artifact, res);

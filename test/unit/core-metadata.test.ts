@@ -44,23 +44,23 @@ describe('core metadata', () => {
     assert.deepEqual(all('dynamic'), ['Requires-Dist']);
     assert.deepEqual(all('home_page'), ['']);
     assert.deepEqual(all('summary'), ['Süßes Paket']);
-    assert.deepEqual(all('license_expression'), []);
   });
 
-  it('sends Metadata 2.4 license fields under the names Warehouse reads', () => {
-    const fields = metadataFormFields(
-      parseCoreMetadata(
-        'Metadata-Version: 2.4\nName: x\nVersion: 1\nLicense-Expression: MIT\nLicense-File: LICENSE\n',
-      ),
-    );
-    assert.deepEqual(
-      fields.filter(([k]) => k.startsWith('license')),
-      [
-        ['license', ''],
-        ['license_expression', 'MIT'],
-        ['license_files', 'LICENSE'],
-      ],
-    );
+  it('sends Metadata 2.4 license fields under the names Warehouse reads, and only for 2.4', () => {
+    const license = (version: string) =>
+      metadataFormFields(
+        parseCoreMetadata(
+          `Metadata-Version: ${version}\nName: x\nVersion: 1\nLicense-Expression: MIT\nLicense-File: LICENSE\nLicense-File: NOTICE\n`,
+        ),
+      ).filter(([k]) => k.startsWith('license'));
+    assert.deepEqual(license('2.4'), [
+      ['license', ''],
+      ['license_expression', 'MIT'],
+      ['license_file', 'LICENSE'],
+      ['license_file', 'NOTICE'],
+    ]);
+    // setuptools wrote License-File into 2.1 metadata; Warehouse refuses the field there.
+    assert.deepEqual(license('2.1'), [['license', '']]);
   });
 
   it('reads a Metadata 1.x description header as pkginfo does (8-space indent dropped)', () => {

@@ -1,0 +1,185 @@
+// The real client is the truth about the wire: Debian's twine 4.0.2 uploads to the PyPI emulator, so the
+// emulator is shown to accept what twine sends, and to refuse in the status line the way twine understands.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
+import { type Issuer, startIssuer } from '../fakes/issuer.ts';
+import { type PyPI, partMultiset, startPyPI } from '../fakes/pypi.ts';
+import { makeWheel } from '../fakes/wheel.ts';
+
+const FIXTURES = join(import.meta.dirname, '../../../shared/fixtures/pypi');
+const SDIST = 'tp-sample-0.1.0.tar.gz';
+const WHEEL = 'tp_sample-0.1.0-py3-none-any.whl';
+
+let issuer: Issuer;
+let pypi: PyPI;
+let dir: string;
+let token: string;
+
+before(async () => {
+  issuer = await startIssuer();
+  pypi = await startPyPI({ issuer, publisher: { projects: ['tp-sample', 'tp-sample-extra'] } });
+  dir = await mkdtemp(join(tmpdir(), 'tp-twine-'));
+  await mkdir(join(dir, 'home'));
+  const id = await fetch(`${issuer.requestUrl}&audience=${pypi.audience}`, {
+    headers: { authorization: `bearer ${issuer.requestToken}` },
+  });
+  const res = await fetch(`${pypi.origin}/_/oidc/mint-token`, {
+    method: 'POST',
+    body: JSON.stringify({ token: ((await id.json()) as { value: string }).value }),
+  });
+  token = ((await res.json()) as { token: string }).token;
+});
+after(async () => {
+  await pypi.close();
+  await issuer.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Runs twine (asynchronously: the emulators answer from this process's event loop). */
+async function twine(...args: string[]): Promise<{ code: number; output: string }> {
+  const argv = ['upload', '--repository-url', pypi.uploadUrl, '-u', '__token__', '-p', token];
+  const env = {
+    PATH: process.env.PATH,
+    // A throwaway HOME: no ~/.pypirc, no keyring of the machine's user.
+    HOME: join(dir, 'home'),
+    TWINE_NON_INTERACTIVE: '1',
+    NO_PROXY: '127.0.0.1',
+    COLUMNS: '500',
+  };
+  try {
+    const { stdout, stderr } = await promisify(execFile)(
+      '/usr/bin/twine',
+      [...argv, '--non-interactive', '--disable-progress-bar', ...args],
+      { env, timeout: 60_000 },
+    );
+    return { code: 0, output: stdout + stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, output: e.stdout + e.stderr };
+  }
+}
+
+async function fixtureCopy(name: string, as = name): Promise<string> {
+  await copyFile(join(FIXTURES, name), join(dir, as));
+  return join(dir, as);
+}
+
+const sha256 = async (path: string) =>
+  createHash('sha256')
+    .update(await readFile(path))
+    .digest('hex');
+
+test('the fixture sdist keeps its unnormalized name, which PyPI refuses since PEP 625 is enforced', async () => {
+  const { code, output } = await twine(await fixtureCopy(SDIST));
+  assert.equal(code, 1, output);
+  assert.match(
+    output.replace(/\s+/g, ' '),
+    /Filename 'tp-sample-0\.1\.0\.tar\.gz' is invalid, should be 'tp_sample-0\.1\.0\.tar\.gz'\./,
+  );
+  assert.equal(pypi.uploads.at(-1)?.status, 400);
+  assert.equal(pypi.files.size, 0);
+});
+
+test('twine uploads the fixture sdist (under its normalized name) then the fixture wheel', async () => {
+  const sdist = await fixtureCopy(SDIST, 'tp_sample-0.1.0.tar.gz');
+  const wheel = await fixtureCopy(WHEEL);
+  // One file per run: twine itself would send wheels before sdists.
+  for (const file of [sdist, wheel]) {
+    const { code, output } = await twine(file);
+    assert.equal(code, 0, output);
+  }
+  assert.deepEqual(
+    pypi.uploads.slice(-2).map((u) => [u.file?.filename, u.status]),
+    [
+      ['tp_sample-0.1.0.tar.gz', 200],
+      [WHEEL, 200],
+    ],
+  );
+  assert.equal(pypi.files.get('tp_sample-0.1.0.tar.gz')?.sha256, await sha256(sdist));
+  assert.deepEqual(pypi.files.get(WHEEL), {
+    project: 'tp-sample',
+    version: '0.1.0',
+    sha256: await sha256(wheel),
+    blake2_256: pypi.uploads.at(-1)?.file?.blake2_256,
+    filetype: 'bdist_wheel',
+  });
+});
+
+test('twine uploads a Metadata 2.2 wheel with repeated fields and non-ASCII text, all of which arrive', async () => {
+  const wheel = await makeWheel(dir, {
+    name: 'tp.Sample_Extra',
+    version: '0.2.0',
+    metadataVersion: '2.2',
+    extraHeaders: [
+      ['Summary', 'Zoë’s sample — ✓'],
+      ['Author', 'Zoë Ångström'],
+      ['Classifier', 'Programming Language :: Python :: 3'],
+      ['Classifier', 'License :: OSI Approved :: MIT License'],
+      ['Requires-Dist', 'requests>=2'],
+      ['Requires-Dist', 'idna; extra == "idn"'],
+      ['Project-URL', 'Documentation, https://example.org/docs'],
+      ['Project-URL', 'Source, https://example.org/src'],
+      ['Provides-Extra', 'idn'],
+      ['Dynamic', 'Requires-Dist'],
+    ],
+    description: '# Ünïcode\n\n日本語 ✓\n',
+  });
+  const { code, output } = await twine(wheel);
+  assert.equal(code, 0, output);
+  const received = pypi.uploads.at(-1);
+  assert.ok(received);
+  assert.equal(received.status, 200);
+  assert.equal(pypi.files.get('tp_sample_extra-0.2.0-py3-none-any.whl')?.project, 'tp-sample-extra');
+  const parts = partMultiset(received);
+  for (const part of [
+    'name=tp.Sample-Extra',
+    'metadata_version=2.2',
+    'pyversion=py3',
+    'summary=Zoë’s sample — ✓',
+    'author=Zoë Ångström',
+    'classifiers=Programming Language :: Python :: 3',
+    'classifiers=License :: OSI Approved :: MIT License',
+    'requires_dist=requests>=2',
+    'requires_dist=idna; extra == "idn"',
+    'project_urls=Documentation, https://example.org/docs',
+    'project_urls=Source, https://example.org/src',
+    'description=# Ünïcode\n\n日本語 ✓\n',
+    'content=@tp_sample_extra-0.2.0-py3-none-any.whl (application/octet-stream)',
+  ]) {
+    assert.ok(parts.includes(part), `${part} not in ${JSON.stringify(parts)}`);
+  }
+  assert.ok(!parts.some((p) => p.startsWith('md5_digest=')));
+  assert.deepEqual(parts, [...parts].sort());
+  assert.ok(received.fields.some(([name]) => name === 'md5_digest'));
+});
+
+test('twine reads the status line: identical re-upload passes, a changed file is "already existing"', async () => {
+  const same = await fixtureCopy(WHEEL);
+  assert.equal((await twine(same)).code, 0);
+  const changedDir = join(dir, 'changed');
+  await mkdir(changedDir);
+  const changed = await makeWheel(changedDir, {
+    name: 'tp-sample',
+    version: '0.1.0',
+    description: 'changed',
+  });
+  const refused = await twine(changed);
+  assert.equal(refused.code, 1);
+  assert.match(refused.output, /400 Bad Request/);
+  assert.match(
+    refused.output.replace(/\s+/g, ' '),
+    /File already exists \('tp_sample-0\.1\.0-py3-none-any\.whl'/,
+  );
+  const skipped = await twine('--skip-existing', changed);
+  assert.equal(skipped.code, 0, skipped.output);
+  assert.match(
+    skipped.output,
+    /Skipping tp_sample-0\.1\.0-py3-none-any\.whl because it appears to already exist/,
+  );
+});

@@ -1,0 +1,94 @@
+import http, { type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** A queued misbehaviour: answer this HTTP status, never answer, or drop the connection. */
+export type Fault = number | 'hang' | 'reset';
+
+export interface Listening {
+  origin: string;
+  close(): Promise<void>;
+}
+
+/** Serves `handler` on 127.0.0.1 at a free port; `close()` also drops connections still open (hung requests). */
+export async function listen(
+  handler: (req: IncomingMessage, res: ServerResponse) => unknown | Promise<unknown>,
+): Promise<Listening> {
+  const server = http.createServer((req, res) => {
+    Promise.resolve()
+      .then(() => handler(req, res))
+      .catch((err: unknown) => {
+        // An emulator bug must fail the test that met it, not leave the client waiting.
+        if (res.headersSent) res.destroy();
+        else send(res, 500, `emulator error: ${err instanceof Error ? err.stack : String(err)}`);
+      });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    origin: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/** Node refuses status reasons outside latin-1; Warehouse too encodes them to latin-1 with '?' for the rest. */
+const latin1 = (reason: string): string => reason.replace(/[^\t\x20-\x7e\xa0-\xff]/g, '?');
+
+export function send(
+  res: ServerResponse,
+  status: number,
+  body: string,
+  headers: OutgoingHttpHeaders = {},
+  reason?: string,
+): void {
+  res.writeHead(status, reason === undefined ? undefined : latin1(reason), {
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    ...headers,
+  });
+  res.end(body);
+}
+
+export function sendJson(res: ServerResponse, status: number, value: unknown, reason?: string): void {
+  send(res, status, JSON.stringify(value), { 'content-type': 'application/json' }, reason);
+}
+
+/** The whole body, or undefined when it is larger than `limit` (then drained, so an answer can still be sent). */
+export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size <= limit) chunks.push(chunk);
+  }
+  return size > limit ? undefined : Buffer.concat(chunks);
+}
+
+/** Consumes the next fault of `queue` on this request; false when the queue was empty and normal handling goes on. */
+export function fault(
+  queue: Fault[],
+  req: IncomingMessage,
+  res: ServerResponse,
+  headers: OutgoingHttpHeaders = {},
+): boolean {
+  const next = queue.shift();
+  if (next === undefined) return false;
+  if (next === 'reset') {
+    // Cut after the first piece of body so a client sees the connection die mid-request.
+    const cut = () => req.socket.destroy();
+    req.once('data', cut);
+    req.once('end', cut);
+    return true;
+  }
+  req.resume();
+  if (next !== 'hang') {
+    req.once('end', () => send(res, next, `${next} ${http.STATUS_CODES[next] ?? ''}`, headers));
+  }
+  return true;
+}
