@@ -179,10 +179,9 @@ export function findLeaks(run: ActionRun, secrets: string[]): string[] {
   const leaks: string[] = [];
   const stdoutLines = run.stdout.split('\n');
   for (const secret of secrets) {
-    const maskLine = stdoutLines.findIndex((l) => l === `::add-mask::${secret}`);
     for (const form of secretForms(secret)) {
       stdoutLines.forEach((line, i) => {
-        if (line.includes(form) && i !== maskLine && !line.startsWith('::add-mask::')) {
+        if (line.includes(form) && !line.startsWith('::add-mask::')) {
           leaks.push(`stdout line ${i + 1} holds a secret`);
         }
       });
