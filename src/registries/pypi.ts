@@ -1,11 +1,10 @@
-import fs from 'node:fs';
 import * as core from '@actions/core';
-import { FormDataEncoder } from 'form-data-encoder';
 import { metadataFormFields } from '../artifacts/core-metadata.ts';
 import { digestFile } from '../artifacts/digest.ts';
 import { normalizeName, type PythonDistribution, readPythonDistribution } from '../artifacts/python.ts';
 import { ActionError } from '../errors.ts';
 import { type HttpResponse, jsonBody, parseJson, send } from '../http.ts';
+import { multipartBody } from '../multipart.ts';
 import { claimText, workflowFile } from '../oidc.ts';
 import type { Artifact, Registry, Target } from './registry.ts';
 
@@ -61,8 +60,7 @@ const MINT_CAUSES: Record<string, { cause: string; fix: string }> = {
   },
 };
 
-async function formBody(artifact: PythonArtifact) {
-  const form = new FormData();
+function formBody(artifact: PythonArtifact) {
   const fields: [string, string][] = [
     [':action', 'file_upload'],
     ['protocol_version', '1'],
@@ -76,11 +74,13 @@ async function formBody(artifact: PythonArtifact) {
     ['sha256_digest', artifact.sha256],
     ['blake2_256_digest', artifact.blake2_256],
   ];
-  for (const [name, value] of fields) form.append(name, value);
-  const blob = await fs.openAsBlob(artifact.path, { type: 'application/octet-stream' });
-  form.append('content', blob, artifact.uploadName);
-  const encoder = new FormDataEncoder(form);
-  return { length: Number(encoder.contentLength), data: encoder.encode(), contentType: encoder.contentType };
+  return multipartBody(fields, {
+    field: 'content',
+    filename: artifact.uploadName,
+    path: artifact.path,
+    size: artifact.size,
+    contentType: 'application/octet-stream',
+  });
 }
 
 const alreadyExists = (res: HttpResponse): boolean =>

@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { type Issuer, startIssuer } from '../fakes/issuer.ts';
 import { type PyPI, partMultiset, startPyPI } from '../fakes/pypi.ts';
 import { makeWheel } from '../fakes/wheel.ts';
+import { runAction } from '../helpers/action.ts';
 
 const FIXTURES = join(import.meta.dirname, '../../../shared/fixtures/pypi');
 const SDIST = 'tp-sample-0.1.0.tar.gz';
@@ -21,19 +22,24 @@ let pypi: PyPI;
 let dir: string;
 let token: string;
 
+/** A token minted by `emulator` itself for the issuer's default claims, as twine's password. */
+async function mintAt(emulator: PyPI): Promise<string> {
+  const id = await fetch(`${issuer.requestUrl}&audience=${emulator.audience}`, {
+    headers: { authorization: `bearer ${issuer.requestToken}` },
+  });
+  const res = await fetch(`${emulator.origin}/_/oidc/mint-token`, {
+    method: 'POST',
+    body: JSON.stringify({ token: ((await id.json()) as { value: string }).value }),
+  });
+  return ((await res.json()) as { token: string }).token;
+}
+
 before(async () => {
   issuer = await startIssuer();
   pypi = await startPyPI({ issuer, publisher: { projects: ['tp-sample', 'tp-sample-extra'] } });
   dir = await mkdtemp(join(tmpdir(), 'tp-twine-'));
   await mkdir(join(dir, 'home'));
-  const id = await fetch(`${issuer.requestUrl}&audience=${pypi.audience}`, {
-    headers: { authorization: `bearer ${issuer.requestToken}` },
-  });
-  const res = await fetch(`${pypi.origin}/_/oidc/mint-token`, {
-    method: 'POST',
-    body: JSON.stringify({ token: ((await id.json()) as { value: string }).value }),
-  });
-  token = ((await res.json()) as { token: string }).token;
+  token = await mintAt(pypi);
 });
 after(async () => {
   await pypi.close();
@@ -43,7 +49,15 @@ after(async () => {
 
 /** Runs twine (asynchronously: the emulators answer from this process's event loop). */
 async function twine(...args: string[]): Promise<{ code: number; output: string }> {
-  const argv = ['upload', '--repository-url', pypi.uploadUrl, '-u', '__token__', '-p', token];
+  return twineTo(pypi, token, ...args);
+}
+
+async function twineTo(
+  emulator: PyPI,
+  password: string,
+  ...args: string[]
+): Promise<{ code: number; output: string }> {
+  const argv = ['upload', '--repository-url', emulator.uploadUrl, '-u', '__token__', '-p', password];
   const env = {
     PATH: process.env.PATH,
     // A throwaway HOME: no ~/.pypirc, no keyring of the machine's user.
@@ -111,25 +125,27 @@ test('twine uploads the fixture sdist (under its normalized name) then the fixtu
   });
 });
 
+const EXTRA_WHEEL_SPEC = {
+  name: 'tp.Sample_Extra',
+  version: '0.2.0',
+  metadataVersion: '2.2',
+  extraHeaders: [
+    ['Summary', 'Zoë’s sample — ✓'],
+    ['Author', 'Zoë Ångström'],
+    ['Classifier', 'Programming Language :: Python :: 3'],
+    ['Classifier', 'License :: OSI Approved :: MIT License'],
+    ['Requires-Dist', 'requests>=2'],
+    ['Requires-Dist', 'idna; extra == "idn"'],
+    ['Project-URL', 'Documentation, https://example.org/docs'],
+    ['Project-URL', 'Source, https://example.org/src'],
+    ['Provides-Extra', 'idn'],
+    ['Dynamic', 'Requires-Dist'],
+  ],
+  description: '# Ünïcode\n\n日本語 ✓\n',
+} satisfies Parameters<typeof makeWheel>[1];
+
 test('twine uploads a Metadata 2.2 wheel with repeated fields and non-ASCII text, all of which arrive', async () => {
-  const wheel = await makeWheel(dir, {
-    name: 'tp.Sample_Extra',
-    version: '0.2.0',
-    metadataVersion: '2.2',
-    extraHeaders: [
-      ['Summary', 'Zoë’s sample — ✓'],
-      ['Author', 'Zoë Ångström'],
-      ['Classifier', 'Programming Language :: Python :: 3'],
-      ['Classifier', 'License :: OSI Approved :: MIT License'],
-      ['Requires-Dist', 'requests>=2'],
-      ['Requires-Dist', 'idna; extra == "idn"'],
-      ['Project-URL', 'Documentation, https://example.org/docs'],
-      ['Project-URL', 'Source, https://example.org/src'],
-      ['Provides-Extra', 'idn'],
-      ['Dynamic', 'Requires-Dist'],
-    ],
-    description: '# Ünïcode\n\n日本語 ✓\n',
-  });
+  const wheel = await makeWheel(dir, EXTRA_WHEEL_SPEC);
   const { code, output } = await twine(wheel);
   assert.equal(code, 0, output);
   const received = pypi.uploads.at(-1);
@@ -182,4 +198,39 @@ test('twine reads the status line: identical re-upload passes, a changed file is
     skipped.output,
     /Skipping tp_sample-0\.1\.0-py3-none-any\.whl because it appears to already exist/,
   );
+});
+
+test('the bundled action sends exactly the form parts twine sends, file by file', async () => {
+  const extraDir = join(dir, 'extra');
+  await mkdir(extraDir);
+  const extra = await makeWheel(extraDir, EXTRA_WHEEL_SPEC);
+  const twined = await startPyPI({ issuer, publisher: { projects: ['tp-sample', 'tp-sample-extra'] } });
+  const ours = await startPyPI({ issuer, publisher: { projects: ['tp-sample', 'tp-sample-extra'] } });
+  try {
+    const password = await mintAt(twined);
+    for (const file of [
+      await fixtureCopy(SDIST, 'tp_sample-0.1.0.tar.gz'),
+      await fixtureCopy(WHEEL),
+      extra,
+    ]) {
+      const { code, output } = await twineTo(twined, password, file);
+      assert.equal(code, 0, output);
+    }
+    const result = await runAction({
+      // The action gets the sdist under its legacy name and must upload it under the PEP 625 one.
+      files: [join(FIXTURES, SDIST), join(FIXTURES, WHEEL), extra],
+      inputs: { 'repository-url': ours.uploadUrl },
+      oidc: { requestUrl: issuer.requestUrl, requestToken: issuer.requestToken },
+    });
+    assert.equal(result.code, 0, result.stdout);
+    const byFile = (emulator: PyPI) =>
+      new Map(emulator.uploads.map((u) => [u.file?.filename, partMultiset(u)] as const));
+    const expected = byFile(twined);
+    const actual = byFile(ours);
+    assert.deepEqual([...actual.keys()].sort(), [...expected.keys()].sort());
+    for (const [file, parts] of expected) assert.deepEqual(actual.get(file), parts, file);
+  } finally {
+    await twined.close();
+    await ours.close();
+  }
 });
