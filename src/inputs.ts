@@ -4,6 +4,7 @@ import * as core from '@actions/core';
 import { ActionError } from './errors.ts';
 import { checkTransport } from './http.ts';
 import { REGISTRY_IDS, type RegistryId } from './registries/index.ts';
+import type { PublishOptions } from './registries/registry.ts';
 
 export type RegistryChoice = RegistryId | 'auto';
 
@@ -24,6 +25,9 @@ export interface Inputs {
   /** Long-lived token given instead of trusted publishing; masked as soon as it is read. */
   password: string | undefined;
   user: string | undefined;
+  /** npm dist-tag and access; empty when not given. */
+  tag: string;
+  access: string;
 }
 
 type Env = Record<string, string | undefined>;
@@ -133,7 +137,19 @@ export function readInputs(env: Env = process.env): Inputs {
     attestations: booleanInput(env, 'attestations', true),
     password: password || undefined,
     user: input(env, 'user') || undefined,
+    tag: input(env, 'tag'),
+    access: input(env, 'access'),
     packagesDirInput,
     packagesDir: resolvePackagesDir(packagesDirInput, workspace),
+  };
+}
+
+/** The inputs every registry's exchange and upload may read. */
+export function publishOptions(inputs: Inputs): PublishOptions {
+  return {
+    skipExisting: inputs.skipExisting,
+    tag: inputs.tag,
+    access: inputs.access,
+    user: inputs.user ?? '',
   };
 }

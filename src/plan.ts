@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ActionError } from './errors.ts';
-import type { Inputs } from './inputs.ts';
+import { type Inputs, publishOptions } from './inputs.ts';
 import { entryFor, type RegistryId, registryForFile } from './registries/index.ts';
 import type { Artifact, Registry, Target } from './registries/registry.ts';
 
@@ -81,6 +81,7 @@ export async function planReleases(inputs: Inputs): Promise<Release[]> {
   for (const [id, names] of byRegistry) {
     const registry = await entryFor(id).load();
     const target = registry.target(id, inputs.repositoryUrl, inputs.audience);
+    registry.validate?.(target, publishOptions(inputs), !inputs.password);
     const artifacts: Artifact[] = [];
     for (const name of names) {
       try {

@@ -1,10 +1,10 @@
 import * as core from '@actions/core';
 import { claimLines, formLines } from './diagnosis.ts';
 import { ActionError } from './errors.ts';
-import type { Inputs } from './inputs.ts';
+import { type Inputs, publishOptions } from './inputs.ts';
 import { type Claims, checkTrustedPublishingPossible, decodeClaims, fetchIdToken } from './oidc.ts';
 import { planReleases, type Release } from './plan.ts';
-import type { Artifact, Credential } from './registries/registry.ts';
+import type { Artifact, Credential, PublishOptions } from './registries/registry.ts';
 import type { PublishedFile } from './report.ts';
 
 type Env = Record<string, string | undefined>;
@@ -31,16 +31,20 @@ function describePlan(releases: Release[], inputs: Inputs): string {
   return lines.join('\n');
 }
 
+/** One registry's part of the run: its exchanges (one per scope), uploads and revocations. */
 class Session {
   claims: Claims | undefined;
-  credential: Credential | undefined;
+  readonly credentials = new Map<string, Credential>();
+  readonly options: PublishOptions;
 
   constructor(
     readonly release: Release,
     readonly inputs: Inputs,
     readonly env: Env,
     readonly summary: string[],
-  ) {}
+  ) {
+    this.options = publishOptions(inputs);
+  }
 
   /** The claims and form values that make a trusted publishing failure fixable, added to the error. */
   explainWith(err: unknown): unknown {
@@ -59,26 +63,49 @@ class Session {
     return jwt;
   }
 
-  async credentialFor(): Promise<Credential> {
-    const { registry, target } = this.release;
+  scopeOf(artifact: Artifact): string {
+    return this.release.registry.exchangeScope?.(artifact) ?? '';
+  }
+
+  async credentialFor(artifact: Artifact): Promise<Credential> {
+    const { registry, target, artifacts } = this.release;
+    const scope = this.scopeOf(artifact);
+    const current = this.credentials.get(scope);
     if (this.inputs.password) {
-      this.credential ??= registry.staticCredential(this.inputs.password, this.inputs.user);
-      return this.credential;
+      const credential = current ?? registry.staticCredential(this.inputs.password, this.options);
+      this.credentials.set(scope, credential);
+      return credential;
     }
-    const expiring =
-      this.credential?.expiresAt !== undefined && this.credential.expiresAt - Date.now() < REFRESH_MARGIN_MS;
-    if (this.credential && !expiring) return this.credential;
-    if (this.credential) core.info(`The ${target.title} token expires soon; exchanging a new one.`);
+    const expiring = current?.expiresAt !== undefined && current.expiresAt - Date.now() < REFRESH_MARGIN_MS;
+    if (current && !expiring) return current;
+    if (current) core.info(`The ${target.title} token expires soon; exchanging a new one.`);
     checkTrustedPublishingPossible(this.env);
     const audience = await registry.audience(target);
+    let credential: Credential;
     try {
-      this.credential = await registry.mint(target, () => this.idToken(audience));
+      const inScope = artifacts.filter((a) => this.scopeOf(a) === scope);
+      credential = await registry.mint(target, () => this.idToken(audience), inScope, this.options);
     } catch (err) {
       throw this.explainWith(err);
     }
-    const expires = this.credential.expiresAt ? new Date(this.credential.expiresAt).toISOString() : 'unknown';
+    if (current) await this.revoke(current);
+    this.credentials.set(scope, credential);
+    const expires = credential.expiresAt ? new Date(credential.expiresAt).toISOString() : 'unknown';
     core.info(`Exchanged the OIDC token for a short-lived ${target.title} token (expires ${expires}).`);
-    return this.credential;
+    return credential;
+  }
+
+  async revoke(credential: Credential): Promise<void> {
+    const { registry, target } = this.release;
+    if (!registry.revoke || !credential.trusted) return;
+    try {
+      await registry.revoke(target, credential);
+      core.info(`Revoked the short-lived ${target.title} token.`);
+    } catch (err) {
+      core.warning(
+        `Could not revoke the ${target.title} token (it expires by itself): ${(err as Error).message}`,
+      );
+    }
   }
 
   async dryRun(): Promise<void> {
@@ -100,20 +127,31 @@ class Session {
   }
 
   async publish(results: PublishedFile[]): Promise<void> {
+    try {
+      await this.uploadAll(results);
+    } finally {
+      for (const credential of this.credentials.values()) await this.revoke(credential);
+    }
+  }
+
+  async uploadAll(results: PublishedFile[]): Promise<void> {
     const { registry, target, artifacts } = this.release;
     if (this.inputs.password) {
       core.notice(
         `Publishing to ${target.title} with a long-lived token. Trusted publishing needs no stored secret: register this workflow as a trusted publisher and drop the 'password' input.`,
       );
     }
-    try {
-      await this.credentialFor();
-    } catch (err) {
-      // Without a token nothing can go through: every file is reported with the one reason.
-      const reason = err instanceof Error ? err.message : String(err);
-      for (const artifact of artifacts)
-        results.push({ ...this.entry(artifact), status: 'failed', error: reason });
-      throw err;
+    const first = artifacts[0];
+    if (first && !this.exchangeIsPerPackage()) {
+      try {
+        await this.credentialFor(first);
+      } catch (err) {
+        // Without a token nothing can go through: every file is reported with the one reason.
+        const reason = err instanceof Error ? err.message : String(err);
+        for (const artifact of artifacts)
+          results.push({ ...this.entry(artifact), status: 'failed', error: reason });
+        throw err;
+      }
     }
     const brokenReleases = new Set<string>();
     for (const artifact of artifacts) {
@@ -128,8 +166,8 @@ class Session {
         continue;
       }
       try {
-        const credential = await this.credentialFor();
-        const outcome = await registry.upload(target, credential, artifact, this.inputs.skipExisting);
+        const credential = await this.credentialFor(artifact);
+        const outcome = await registry.upload(target, credential, artifact, this.options);
         core.info(
           `${outcome.status === 'uploaded' ? 'Uploaded' : 'Skipped'} ${artifact.file}: ${outcome.message}`,
         );
@@ -142,6 +180,10 @@ class Session {
         core.error(explained instanceof ActionError ? explained.explain() : message);
       }
     }
+  }
+
+  exchangeIsPerPackage(): boolean {
+    return this.release.registry.exchangeScope !== undefined;
   }
 
   entry(artifact: Artifact): Omit<PublishedFile, 'status'> {
@@ -157,7 +199,22 @@ class Session {
   }
 }
 
-/** The whole flow: validate everything, then per registry exchange once and upload every file. */
+function partialFailure(results: PublishedFile[]): ActionError | undefined {
+  const failed = results.filter((r) => r.status === 'failed');
+  if (failed.length === 0) return undefined;
+  const done = results.filter((r) => r.status !== 'failed').map((r) => `${r.file} (${r.status})`);
+  return new ActionError(
+    `${failed.length} of ${results.length} files were not published: ${failed.map((r) => r.file).join(', ')}.`,
+    {
+      details: [
+        done.length ? `Went through: ${done.join(', ')}.` : 'Nothing went through.',
+        ...failed.map((r) => `${r.file}: ${r.error}`),
+      ],
+    },
+  );
+}
+
+/** The whole flow: validate everything, then per registry exchange once (per scope) and upload every file. */
 export async function publish(inputs: Inputs, env: Env = process.env): Promise<PublishOutcome> {
   const results: PublishedFile[] = [];
   const summary: string[] = [];
@@ -174,24 +231,7 @@ export async function publish(inputs: Inputs, env: Env = process.env): Promise<P
       if (inputs.dryRun) await session.dryRun();
       else await session.publish(results);
     }
-    const failed = results.filter((r) => r.status === 'failed');
-    if (failed.length > 0) {
-      const done = results.filter((r) => r.status !== 'failed').map((r) => `${r.file} (${r.status})`);
-      return {
-        results,
-        summary,
-        failure: new ActionError(
-          `${failed.length} of ${results.length} files were not published: ${failed.map((r) => r.file).join(', ')}.`,
-          {
-            details: [
-              done.length ? `Went through: ${done.join(', ')}.` : 'Nothing went through.',
-              ...failed.map((r) => `${r.file}: ${r.error}`),
-            ],
-          },
-        ),
-      };
-    }
-    return { results, summary };
+    return { results, summary, failure: partialFailure(results) };
   } catch (failure) {
     return { results, summary, failure };
   }

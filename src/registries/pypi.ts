@@ -217,16 +217,16 @@ export const pypi: Registry<PythonArtifact> = {
     );
   },
 
-  staticCredential(token, user) {
+  staticCredential(token, { user }) {
     return {
       token,
-      authorization: basicAuthorization(user ?? '__token__', token),
+      authorization: basicAuthorization(user || '__token__', token),
       expiresAt: undefined,
       trusted: false,
     };
   },
 
-  async upload(target, credential, artifact, skipExisting) {
+  async upload(target, credential, artifact, { skipExisting }) {
     const res = await send({
       method: 'POST',
       url: target.url,

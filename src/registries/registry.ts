@@ -48,20 +48,42 @@ export interface FormValue {
   value: string;
 }
 
+/** Inputs that shape an exchange or an upload, the same for every registry. */
+export interface PublishOptions {
+  skipExisting: boolean;
+  /** npm dist-tag; empty when the input was not given. */
+  tag: string;
+  /** npm access ('public' | 'restricted'); empty when the input was not given. */
+  access: string;
+  /** The `user` input (PyPI token user, NuGet account); empty when not given. */
+  user: string;
+}
+
 export interface Registry<A extends Artifact = Artifact> {
   /** Which OIDC claim the registry reads the workflow file from. */
   workflowClaim: 'job_workflow_ref' | 'workflow_ref';
   target(id: string, repositoryUrl: URL | undefined, audience: string | undefined): Target;
+  /** Input checks of this registry, before any file is read or anything is sent. */
+  validate?(target: Target, options: PublishOptions, trusted: boolean): void;
   /** Reads and validates one file; throws an ActionError naming the file when it is not publishable. */
   inspect(path: string, opts: { verifyMetadata: boolean }): Promise<A>;
   /** Checks rules across all files of the release and returns them in upload order. */
   order(artifacts: A[]): A[];
+  /** Files that share one exchange (npm mints per package); without it, one exchange serves the release. */
+  exchangeScope?(artifact: A): string;
   audience(target: Target): Promise<string>;
   /** Exchanges an OIDC token for a registry token; `idToken` fetches a fresh JWT for every attempt. */
-  mint(target: Target, idToken: () => Promise<string>): Promise<Credential>;
+  mint(
+    target: Target,
+    idToken: () => Promise<string>,
+    artifacts: A[],
+    options: PublishOptions,
+  ): Promise<Credential>;
+  /** Ends a minted token's life as soon as the release is done, whatever happened (crates.io). */
+  revoke?(target: Target, credential: Credential): Promise<void>;
   /** Wraps a long-lived token given through the password input. */
-  staticCredential(token: string, user: string | undefined): Credential;
-  upload(target: Target, credential: Credential, artifact: A, skipExisting: boolean): Promise<UploadResult>;
+  staticCredential(token: string, options: PublishOptions): Credential;
+  upload(target: Target, credential: Credential, artifact: A, options: PublishOptions): Promise<UploadResult>;
   /** Where the published file can be seen. */
   fileUrl(target: Target, artifact: A): string;
   publisherForm(claims: Claims, artifacts: A[], target: Target): FormValue[];

@@ -141,7 +141,7 @@ export const rubygems: Registry<GemArtifact> = {
     return { token, authorization: token, expiresAt: undefined, trusted: false };
   },
 
-  async upload(target, credential, gem, skipExisting) {
+  async upload(target, credential, gem, { skipExisting }) {
     if (skipExisting && (await publishedSha256(target, gem)) !== undefined) {
       return { status: 'skipped', message: `${gem.name} ${versionSlug(gem)} already exists` };
     }

@@ -152,7 +152,7 @@ export async function runAction(opts: RunOptions = {}): Promise<ActionRun> {
     stdout,
     stderr,
     outputs,
-    summary: files['runner/summary'] ?? '',
+    summary: fs.readFileSync(env.GITHUB_STEP_SUMMARY ?? '', 'utf8'),
     files,
     published,
     workspace,
