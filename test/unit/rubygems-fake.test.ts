@@ -270,6 +270,18 @@ describe('push', () => {
     assert.equal(rg.pushes.at(-1)?.status, 422);
   });
 
+  test('a gem whose data does not match checksums.yaml.gz is 422', async () => {
+    // The fixture's second entry (data.tar.gz) starts after two 512-byte blocks: its header and metadata.gz.
+    const header = 512 + Math.ceil(430 / 512) * 512;
+    assert.equal(fixture.subarray(header, header + 11).toString(), 'data.tar.gz');
+    const tampered = Buffer.from(fixture);
+    tampered[header + 512 + 20] = (tampered[header + 512 + 20] ?? 0) ^ 0xff;
+    const res = await push(key, tampered);
+    assert.equal(res.status, 422);
+    assert.ok(res.text.startsWith(PROCESSING_ERROR), res.text);
+    assert.match(res.text, /expected "data\.tar\.gz" to have [0-9a-f]{64} but was [0-9a-f]{64}/);
+  });
+
   test('a push without Content-Length is refused', async () => {
     const status = await new Promise<number | undefined>((resolve, reject) => {
       const req = http.request(`${rg.url}/api/v1/gems`, { method: 'POST', headers: { authorization: key } });
@@ -292,6 +304,11 @@ describe('push', () => {
     assert.equal(body.version, '0.1.0');
     assert.equal(body.platform, 'ruby');
     assert.equal(body.sha, fixtureSha);
+
+    // Without an extension Rails goes by Accept: fetch's `*/*` gets the first declared format, JSON.
+    const bare = await fetch(`${rg.url}/api/v2/rubygems/tp_sample/versions/0.1.0?platform=ruby`);
+    assert.equal(bare.status, 200);
+    assert.equal(((await bare.json()) as { sha: string }).sha, fixtureSha);
 
     const unknown = await fetch(`${rg.url}/api/v2/rubygems/tp_sample/versions/9.9.9.json?platform=ruby`);
     assert.equal(unknown.status, 404);
