@@ -12,6 +12,7 @@ import { after, before, test } from 'node:test';
 import { makeGem } from '../fakes/gem.ts';
 import { type Issuer, startIssuer } from '../fakes/issuer.ts';
 import { pushSignature, type RubyGems, startRubyGems } from '../fakes/rubygems.ts';
+import { runAction } from '../helpers/action.ts';
 
 const FIXTURE = path.resolve(import.meta.dirname, '../../../shared/fixtures/rubygems/tp_sample-0.1.0.gem');
 
@@ -126,4 +127,29 @@ test('gem push reports the emulator refusing a repush', async () => {
   assert.notEqual(result.code, 0);
   assert.match(result.stdout + result.stderr, /Repushing of gem versions is not allowed/);
   assert.equal(rg.pushes.at(-1)?.status, 409);
+});
+
+test('the bundled action sends what gem push sends: path, raw key, content type and the same bytes', async () => {
+  const fromGem = rg.pushes.find((p) => p.status === 200 && p.answer.includes('tp_sample (0.1.0)'));
+  assert.ok(fromGem, 'the fixture was pushed by gem push in an earlier test');
+  const ours = await startRubyGems({ issuer });
+  try {
+    const result = await runAction({
+      files: [FIXTURE],
+      inputs: { 'repository-url': ours.url },
+      oidc: { requestUrl: issuer.requestUrl, requestToken: issuer.requestToken },
+    });
+    assert.equal(result.code, 0, result.stdout);
+    const fromAction = ours.pushes[0];
+    assert.ok(fromAction);
+    const { authorization, ...signature } = pushSignature(fromAction);
+    const { authorization: gemAuthorization, ...gemSignature } = pushSignature(fromGem);
+    assert.deepEqual(signature, gemSignature);
+    // Both send the key itself, with no scheme.
+    assert.equal(authorization, ours.minted[0]);
+    assert.equal(gemAuthorization?.startsWith('rubygems_'), true);
+    assert.deepEqual(fromAction.body, fromGem.body);
+  } finally {
+    await ours.close();
+  }
 });
