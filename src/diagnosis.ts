@@ -1,4 +1,4 @@
-import { type Claims, claimText, SHOWN_CLAIMS } from './oidc.ts';
+import { type Claims, claimText, SHOWN_CLAIMS, workflowFile } from './oidc.ts';
 import type { FormValue } from './registries/registry.ts';
 
 /** The claims a registry matched the publisher on, MISSING where the token has none. */
@@ -15,4 +15,87 @@ export function formLines(values: FormValue[], title: string): string[] {
     `Values for the ${title} trusted publisher form:`,
     ...values.map((v) => `  ${v.label}: ${v.value}`),
   ];
+}
+
+/** What is known about a publisher mismatch besides the claims. */
+export interface PublisherFacts {
+  title: string;
+  /** The claim the registry reads the workflow file from. */
+  workflowClaim: 'job_workflow_ref' | 'workflow_ref';
+  /** Owner and repository compared letter case and all. */
+  caseSensitiveNames: boolean;
+  /** Per project: false when the registry says it does not exist, undefined when it could not be asked. */
+  projects: { name: string; exists: boolean | undefined }[];
+  /** How a publisher is registered for a project that does not exist yet. */
+  newProjectHint: string;
+  /** repository-url or audience point somewhere other than the public instance. */
+  customInstance: boolean;
+}
+
+/** `owner/repo/.github/workflows/file@ref` → `owner/repo`. */
+const refRepository = (ref: string | undefined): string | undefined => ref?.split('/.github/')[0];
+
+/** The dash/underscore and .yml/.yaml twins users register by mistake. */
+function lookalikes(file: string): string[] {
+  const twins = new Set<string>();
+  if (file.includes('-')) twins.add(file.replace(/-/g, '_'));
+  if (file.includes('_')) twins.add(file.replace(/_/g, '-'));
+  twins.add(file.endsWith('.yml') ? `${file.slice(0, -4)}.yaml` : `${file.replace(/\.yaml$/, '')}.yml`);
+  return [...twins].filter((twin) => twin !== file);
+}
+
+/**
+ * The causes of a publisher mismatch that the claims leave possible, most likely first. Causes the claims
+ * rule out (a reusable workflow when there is none, a missing environment when the job has one) are left out.
+ */
+export function plausibleCauses(claims: Claims, facts: PublisherFacts): string[] {
+  const causes: string[] = [];
+  const { title } = facts;
+  const missing = facts.projects.filter((p) => p.exists === false).map((p) => p.name);
+  if (missing.length > 0) {
+    causes.push(
+      `${missing.join(', ')} does not exist on ${title} yet, and a publisher can only be added to an existing project: ${facts.newProjectHint}`,
+    );
+  }
+  const jobRef = claimText(claims, 'job_workflow_ref');
+  const callerRef = claimText(claims, 'workflow_ref');
+  const read = facts.workflowClaim === 'job_workflow_ref' ? jobRef : callerRef;
+  const file = workflowFile(read) ?? '?';
+  if (jobRef && callerRef && jobRef.split('@')[0] !== callerRef.split('@')[0]) {
+    const called = workflowFile(jobRef);
+    const caller = workflowFile(callerRef);
+    const calledRepo = refRepository(jobRef);
+    causes.push(
+      facts.workflowClaim === 'job_workflow_ref'
+        ? `This job runs a reusable workflow. ${title} matches the called file '${called}' (job_workflow_ref), not the caller '${caller}': register '${called}'${calledRepo !== refRepository(callerRef) ? ` of repository ${calledRepo}` : ''}.`
+        : `This job runs a reusable workflow. ${title} matches the caller '${caller}' (workflow_ref), not the called '${called}': register '${caller}'.`,
+    );
+  }
+  const environment = claimText(claims, 'environment');
+  causes.push(
+    environment
+      ? `The job runs in environment '${environment}': the publisher's environment must be '${environment}' (or empty, to allow any).`
+      : "The job has no 'environment:', so a publisher registered with an environment never matches: add the environment to the job, or clear it on the publisher.",
+  );
+  const twins = lookalikes(file);
+  causes.push(
+    `The publisher must name the workflow file '${file}' exactly${twins.length ? ` (not ${twins.map((t) => `'${t}'`).join(' or ')})` : ''}.`,
+  );
+  const repository = claimText(claims, 'repository') ?? '';
+  if (facts.caseSensitiveNames && /[A-Z]/.test(repository)) {
+    causes.push(
+      `${title} compares names with their letter case: owner and repository must be '${repository}' exactly, not '${repository.toLowerCase()}'.`,
+    );
+  }
+  if (facts.customInstance) {
+    causes.push(
+      `The publisher may be registered on another instance than the one 'repository-url' names (TestPyPI and PyPI, staging and production, have separate publishers), or 'audience' is wrong.`,
+    );
+  }
+  return causes;
+}
+
+export function causeLines(causes: string[]): string[] {
+  if (causes.length === 0) return [];
+  return ['Possible causes, most likely first:', ...causes.map((c, i) => `  ${i + 1}. ${c}`)];
 }

@@ -9,10 +9,18 @@ export class ActionError extends Error {
   readonly details: string[];
   /** The failure depends on how the trusted publisher is registered: show the claims and form values. */
   readonly aboutPublisher: boolean;
+  /** The registry's answer names the cause, so no list of possible causes is shown. */
+  readonly causeProven: boolean;
 
   constructor(
     message: string,
-    opts: { cause?: string; fix?: string; details?: string[]; aboutPublisher?: boolean } = {},
+    opts: {
+      cause?: string;
+      fix?: string;
+      details?: string[];
+      aboutPublisher?: boolean;
+      causeProven?: boolean;
+    } = {},
   ) {
     super(message);
     this.name = 'ActionError';
@@ -20,6 +28,7 @@ export class ActionError extends Error {
     this.fix = opts.fix;
     this.details = opts.details ?? [];
     this.aboutPublisher = opts.aboutPublisher ?? false;
+    this.causeProven = opts.causeProven ?? false;
   }
 
   /** The text shown to the user: message, likely cause, fix, then details. */

@@ -1,5 +1,5 @@
 import * as core from '@actions/core';
-import { claimLines, formLines } from './diagnosis.ts';
+import { causeLines, claimLines, formLines, plausibleCauses } from './diagnosis.ts';
 import { ActionError } from './errors.ts';
 import { type Inputs, publishOptions } from './inputs.ts';
 import { type Claims, checkTrustedPublishingPossible, decodeClaims, fetchIdToken } from './oidc.ts';
@@ -46,13 +46,36 @@ class Session {
     this.options = publishOptions(inputs);
   }
 
-  /** The claims and form values that make a trusted publishing failure fixable, added to the error. */
-  explainWith(err: unknown): unknown {
+  /**
+   * The claims, the publisher form values and (unless the registry named the cause) the causes the claims
+   * leave possible: what makes a trusted publishing failure fixable, added to the error.
+   */
+  async explainWith(err: unknown): Promise<unknown> {
     if (!(err instanceof ActionError) || !err.aboutPublisher || !this.claims) return err;
     const { registry, target, artifacts } = this.release;
     err.details.push(
       ...claimLines(this.claims),
       ...formLines(registry.publisherForm(this.claims, artifacts, target), target.title),
+    );
+    if (err.causeProven) return err;
+    const names = [...new Set(artifacts.map((a) => a.name))];
+    const projects = await Promise.all(
+      names.map(async (name) => ({
+        name,
+        exists: await registry.projectExists?.(target, name).catch(() => undefined),
+      })),
+    );
+    err.details.push(
+      ...causeLines(
+        plausibleCauses(this.claims, {
+          title: target.title,
+          workflowClaim: registry.workflowClaim,
+          caseSensitiveNames: registry.caseSensitiveNames ?? false,
+          projects,
+          newProjectHint: registry.newProjectHint ?? 'register a pending publisher for it.',
+          customInstance: Boolean(this.inputs.repositoryUrl || this.inputs.audience),
+        }),
+      ),
     );
     return err;
   }
@@ -86,7 +109,7 @@ class Session {
       const inScope = artifacts.filter((a) => this.scopeOf(a) === scope);
       credential = await registry.mint(target, () => this.idToken(audience), inScope, this.options);
     } catch (err) {
-      throw this.explainWith(err);
+      throw await this.explainWith(err);
     }
     if (current) await this.revoke(current);
     this.credentials.set(scope, credential);
@@ -173,7 +196,7 @@ class Session {
         );
         results.push({ ...entry, status: outcome.status });
       } catch (err) {
-        const explained = this.explainWith(err);
+        const explained = await this.explainWith(err);
         const message = explained instanceof Error ? explained.message : String(explained);
         results.push({ ...entry, status: 'failed', error: message });
         brokenReleases.add(release);

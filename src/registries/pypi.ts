@@ -101,6 +101,7 @@ function uploadFailure(target: Target, artifact: PythonArtifact, res: HttpRespon
       cause: `The trusted publisher that minted the token is not registered for project '${artifact.name}'.`,
       fix: `On ${target.title}, open project '${artifact.name}' → Publishing and add this repository's publisher (or a pending publisher for a new project).`,
       aboutPublisher: true,
+      causeProven: true,
     });
   }
   if (res.status === 403) {
@@ -124,6 +125,16 @@ function uploadFailure(target: Target, artifact: PythonArtifact, res: HttpRespon
 
 export const pypi: Registry<PythonArtifact> = {
   workflowClaim: 'job_workflow_ref',
+  // Warehouse looks publishers up by exact owner and repository name.
+  caseSensitiveNames: true,
+  newProjectHint:
+    'register a pending publisher under your account → Publishing (the pre-filled link below opens it); the first upload creates the project.',
+
+  async projectExists(target, name) {
+    const url = new URL(`/pypi/${encodeURIComponent(normalizeName(name))}/json`, siteOrigin(target.url));
+    const res = await send({ method: 'GET', url, what: `Looking up project ${name}`, attempts: 2 });
+    return res.status === 200 ? true : res.status === 404 ? false : undefined;
+  },
 
   target(id, repositoryUrl, audience) {
     const instance = INSTANCES[id] ?? INSTANCES.pypi;
@@ -202,17 +213,24 @@ export const pypi: Registry<PythonArtifact> = {
       };
     }
     const errors = answer?.errors ?? [];
-    const first = errors[0]?.code ?? '';
-    const known = MINT_CAUSES[first];
+    const first = errors[0];
+    const known = MINT_CAUSES[first?.code ?? ''];
+    // "no corresponding publisher (Publisher with matching claims was not found)" names no check;
+    // any other answer (a failed claim check, a bad audience, a reused token) is the cause itself.
+    const unexplained = first?.code === 'invalid-publisher' && /not found/i.test(first.description ?? '');
     throw new ActionError(
       [
         `${target.title} refused the token exchange (HTTP ${res.status} ${res.reason}).`,
         ...errors.map((e) => `  [${e.code ?? '?'}] ${e.description ?? ''}`),
       ].join('\n'),
       {
-        cause: known?.cause ?? 'The index did not say why.',
+        cause:
+          first?.code === 'invalid-publisher' && !unexplained
+            ? `The index names the failed check: ${first.description}`
+            : (known?.cause ?? 'The index did not say why.'),
         fix: known?.fix ?? "Check 'repository-url'.",
         aboutPublisher: true,
+        causeProven: !unexplained && errors.length > 0,
       },
     );
   },
@@ -247,16 +265,35 @@ export const pypi: Registry<PythonArtifact> = {
     return `${site}/project/${normalizeName(artifact.name)}/${artifact.version}/`;
   },
 
-  publisherForm(claims, artifacts) {
+  publisherForm(claims, artifacts, target) {
     const repository = claimText(claims, 'repository') ?? '';
     const owner = claimText(claims, 'repository_owner') ?? '';
+    const workflow = workflowFile(claimText(claims, 'job_workflow_ref')) ?? '';
+    const environment = claimText(claims, 'environment') ?? '';
     const projects = [...new Set(artifacts.map((a) => a.name))];
+    const prefill = new URLSearchParams({
+      provider: 'github',
+      owner,
+      repository: repository.slice(owner.length + 1),
+      workflow_filename: workflow,
+      environment,
+    });
+    const site = siteOrigin(target.url);
+    const pending = new URLSearchParams({ ...Object.fromEntries(prefill), project_name: projects[0] ?? '' });
     return [
       { label: 'PyPI Project Name', value: projects.join(', ') },
       { label: 'Owner', value: owner },
       { label: 'Repository name', value: repository.slice(owner.length + 1) },
-      { label: 'Workflow name', value: workflowFile(claimText(claims, 'job_workflow_ref')) ?? '' },
-      { label: 'Environment name', value: claimText(claims, 'environment') ?? '(leave empty)' },
+      { label: 'Workflow name', value: workflow },
+      { label: 'Environment name', value: environment || '(leave empty)' },
+      ...projects.map((p) => ({
+        label: `Pre-filled form for ${p}`,
+        value: `${site}/manage/project/${normalizeName(p)}/settings/publishing/?${prefill}`,
+      })),
+      {
+        label: 'Pre-filled pending publisher (new project)',
+        value: `${site}/manage/account/publishing/?${pending}`,
+      },
     ];
   },
 };

@@ -62,6 +62,12 @@ export interface PublishOptions {
 export interface Registry<A extends Artifact = Artifact> {
   /** Which OIDC claim the registry reads the workflow file from. */
   workflowClaim: 'job_workflow_ref' | 'workflow_ref';
+  /** The registry matches owner and repository names with their letter case. */
+  caseSensitiveNames?: boolean;
+  /** How to register a publisher for a project that does not exist yet (pending publisher). */
+  newProjectHint?: string;
+  /** Whether the project exists, for the diagnosis of a failed exchange; undefined when unknown. */
+  projectExists?(target: Target, name: string): Promise<boolean | undefined>;
   target(id: string, repositoryUrl: URL | undefined, audience: string | undefined): Target;
   /** Input checks of this registry, before any file is read or anything is sent. */
   validate?(target: Target, options: PublishOptions, trusted: boolean): void;

@@ -49,6 +49,7 @@ function pushFailure(target: Target, gem: GemArtifact, res: HttpResponse): Actio
       cause: `The trusted publisher is not registered for gem '${gem.name}' (the token is scoped to the gems whose publisher matched).`,
       fix: `On ${target.url.host}, open gem '${gem.name}' → Trusted publishers and add this workflow (a pending publisher for a gem that does not exist yet).`,
       aboutPublisher: true,
+      causeProven: true,
     });
   }
   if (res.status === 401 || res.status === 403) {
@@ -69,6 +70,15 @@ function pushFailure(target: Target, gem: GemArtifact, res: HttpResponse): Actio
 
 export const rubygems: Registry<GemArtifact> = {
   workflowClaim: 'job_workflow_ref',
+  caseSensitiveNames: true,
+  newProjectHint:
+    'add a pending trusted publisher (your profile → Pending trusted publishers) with the gem name and the values below; the first push creates the gem.',
+
+  async projectExists(target, name) {
+    const url = endpoint(target.url, `api/v1/gems/${encodeURIComponent(name)}.json`);
+    const res = await send({ method: 'GET', url, what: `Looking up gem ${name}`, attempts: 2 });
+    return res.status === 200 ? true : res.status === 404 ? false : undefined;
+  },
 
   target(id, repositoryUrl, audience) {
     const url = repositoryUrl ?? new URL(DEFAULT_URL);

@@ -65,6 +65,8 @@ export interface PyPI {
   /** Every upload that was not faulted and not sunk, with the status it got. */
   uploads: ReceivedUpload[];
   files: Map<string, StoredFile>;
+  /** Projects that exist on the index (normalized names), besides those with stored files. */
+  existingProjects: Set<string>;
   /** Consumed one per request before normal handling; a 'reset' upload dies after part of its body was read. */
   faults: { audience: Fault[]; mint: Fault[]; upload: Fault[] };
   /** Sent as Retry-After with 429 faults. */
@@ -812,6 +814,13 @@ export async function startPyPI(opts: {
     }
     if (req.method === 'POST' && path === '/legacy/') return upload(req, res);
     req.resume();
+    const projectJson = /^\/pypi\/([^/]+)\/json$/.exec(path);
+    if (req.method === 'GET' && projectJson?.[1]) {
+      const name = normalizeName(decodeURIComponent(projectJson[1]));
+      const exists =
+        pypi.existingProjects.has(name) || [...pypi.files.values()].some((f) => f.project === name);
+      return exists ? sendJson(res, 200, { info: { name } }) : sendJson(res, 404, { message: 'Not Found' });
+    }
     if (req.method === 'POST' && path === '/legacy') {
       return page(
         req,
@@ -843,9 +852,12 @@ export async function startPyPI(opts: {
     mintRequests: 0,
     uploads: [],
     files: new Map(),
+    existingProjects: new Set(),
     faults: { audience: [], mint: [], upload: [] },
     sink: false,
     close: server.close,
   };
+  // The publisher's projects exist: a (non-pending) publisher is always attached to one.
+  for (const project of pypi.publisher.projects) pypi.existingProjects.add(normalizeName(project));
   return pypi;
 }

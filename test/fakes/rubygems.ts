@@ -70,6 +70,8 @@ export interface RubyGems {
   pushes: ReceivedPush[];
   /** Key `${name}-${version}-${platform}`. */
   versions: Map<string, StoredVersion>;
+  /** Gems that exist on the server besides those with stored versions (for the gem info endpoint). */
+  existingGems: Set<string>;
   /** Consumed one per request, before normal handling. */
   faults: { exchange: Fault[]; push: Fault[]; versions: Fault[] };
   /** Marks a stored version yanked (throws when it is not stored). */
@@ -601,6 +603,15 @@ export async function startRubyGems(opts: {
     if (req.method === 'GET' && url.pathname.startsWith('/api/v2/rubygems/'))
       return showVersion(req, res, url);
     req.resume();
+    const gemJson = /^\/api\/v1\/gems\/([^/]+)\.json$/.exec(url.pathname);
+    if (req.method === 'GET' && gemJson?.[1]) {
+      const name = decodeURIComponent(gemJson[1]);
+      const exists = rg.existingGems.has(name) || [...rg.versions.values()].some((v) => v.name === name);
+      // Api::V1::RubygemsController#show
+      return exists
+        ? send(res, 200, JSON.stringify({ name }), { 'content-type': 'application/json' })
+        : send(res, 404, 'This rubygem could not be found.');
+    }
     send(res, 404, 'Not Found');
   });
 
@@ -613,6 +624,7 @@ export async function startRubyGems(opts: {
     exchanges: 0,
     pushes: [],
     versions: new Map(),
+    existingGems: new Set(),
     faults: { exchange: [], push: [], versions: [] },
     yank(name, version, platform = 'ruby') {
       const v = rg.versions.get(versionKey(name, version, platform));
@@ -621,5 +633,7 @@ export async function startRubyGems(opts: {
     },
     close: server.close,
   };
+  // A (non-pending) publisher is attached to existing gems.
+  for (const gem of rg.publisher.gems) rg.existingGems.add(gem);
   return rg;
 }
