@@ -15,6 +15,8 @@ export interface HttpRequest {
   headers?: Record<string, string>;
   /** Called once per attempt so every retry sends a fresh body (and, for mints, a fresh JWT). */
   body?: () => Promise<RequestBody> | RequestBody;
+  /** Headers made anew for every attempt, for registries that take the JWT in a header. */
+  attemptHeaders?: () => Promise<Record<string, string>>;
   /** What the request is for, in words: used in error messages. */
   what: string;
   /** Socket inactivity limit per attempt. */
@@ -125,7 +127,11 @@ async function sendFollowingRedirects(req: HttpRequest): Promise<Omit<HttpRespon
 
 async function sendOnce(req: HttpRequest, url: URL): Promise<Omit<HttpResponse, 'retried'>> {
   const body = req.body ? await req.body() : undefined;
-  const headers: Record<string, string> = { 'user-agent': USER_AGENT, ...req.headers };
+  const headers: Record<string, string> = {
+    'user-agent': USER_AGENT,
+    ...req.headers,
+    ...(req.attemptHeaders ? await req.attemptHeaders() : {}),
+  };
   if (body) {
     headers['content-length'] = String(body.length);
     if (body.contentType) headers['content-type'] = body.contentType;
