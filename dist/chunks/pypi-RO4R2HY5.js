@@ -1,5 +1,5 @@
 import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);
-import{a as A,b as j,c as E,e as M}from"./chunk-3I5PVQD4.js";import{e as _,m as c,o as y,p as C,q as P,s as w,u as D}from"./chunk-E4YF64GP.js";function R(e){let n=e.replace(/\r\n?/g,`
+import{a as A,b as j,c as E,e as M}from"./chunk-2LB4HW4G.js";import{e as _,m as c,o as y,p as C,q as P,s as w,u as D}from"./chunk-4BD7EBIE.js";function R(e){let n=e.replace(/\r\n?/g,`
 `),t=n.search(/\n\n|$/),i=n.slice(0,t),r=t<n.length?n.slice(t+2):"",o=[];for(let s of i.split(`
 `)){let a=o[o.length-1];if(/^[ \t]/.test(s)&&a){a[1]+=`
 ${s}`;continue}let l=s.indexOf(":");l<=0||o.push([s.slice(0,l).trim(),s.slice(l+1).trim()])}let d=o.find(([s])=>s.toLowerCase()==="description");return d&&!r&&(r=B(d[1])),{headers:o.filter(([s])=>s.toLowerCase()!=="description"),body:r}}function B(e){return e.trim().split(`
