@@ -89,7 +89,7 @@ export function plausibleCauses(claims: Claims, facts: PublisherFacts): string[]
   }
   if (facts.customInstance) {
     causes.push(
-      `The publisher may be registered on another instance than the one 'repository-url' names (TestPyPI and PyPI, staging and production, have separate publishers), or 'audience' is wrong.`,
+      `The publisher may be registered on another instance than the one 'repository-url' names (test and production instances keep separate publishers), or 'audience' is wrong.`,
     );
   }
   return causes;

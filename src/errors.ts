@@ -11,6 +11,8 @@ export class ActionError extends Error {
   readonly aboutPublisher: boolean;
   /** The registry's answer names the cause, so no list of possible causes is shown. */
   readonly causeProven: boolean;
+  /** The claims and form values were added already (an error can pass two handlers on its way out). */
+  explained = false;
 
   constructor(
     message: string,

@@ -22,6 +22,11 @@ export interface Inputs {
   printHash: boolean;
   verifyMetadata: boolean;
   attestations: boolean;
+  /** The step set 'attestations' itself (action.yml gives it no default, so this can be told). */
+  attestationsGiven: boolean;
+  /** Sigstore's certificate authority and transparency log, for attestations. */
+  fulcioUrl: URL;
+  rekorUrl: URL;
   /** Long-lived token given instead of trusted publishing; masked as soon as it is read. */
   password: string | undefined;
   user: string | undefined;
@@ -72,23 +77,32 @@ function parseRegistry(value: string): RegistryChoice {
   });
 }
 
-export function parseRepositoryUrl(value: string): URL | undefined {
-  if (!value) return undefined;
+/** The public-good Sigstore instances, which PyPI's verification trusts. */
+export const PUBLIC_GOOD_FULCIO = 'https://fulcio.sigstore.dev';
+export const PUBLIC_GOOD_REKOR = 'https://rekor.sigstore.dev';
+
+/** A service address: a valid URL without credentials, https (or http to this machine only). */
+function urlInput(name: string, value: string, examples: string): URL {
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    throw new ActionError(`Input 'repository-url' is not a valid URL: '${value}'.`, {
-      fix: "Give a full address such as 'https://upload.pypi.org/legacy/' or 'https://rubygems.org'.",
+    throw new ActionError(`Input '${name}' is not a valid URL: '${value}'.`, {
+      fix: `Give a full address such as ${examples}.`,
     });
   }
   if (url.username || url.password) {
-    throw new ActionError("Input 'repository-url' must not contain a user name or password.", {
+    throw new ActionError(`Input '${name}' must not contain a user name or password.`, {
       fix: 'Remove the credentials from the URL; trusted publishing needs none.',
     });
   }
-  checkTransport(url, "Input 'repository-url'");
+  checkTransport(url, `Input '${name}'`);
   return url;
+}
+
+export function parseRepositoryUrl(value: string): URL | undefined {
+  if (!value) return undefined;
+  return urlInput('repository-url', value, "'https://upload.pypi.org/legacy/' or 'https://rubygems.org'");
 }
 
 /** Resolves packages-dir inside the workspace; a path or symlink leading outside it is refused. */
@@ -135,6 +149,13 @@ export function readInputs(env: Env = process.env): Inputs {
     printHash: booleanInput(env, 'print-hash', false),
     verifyMetadata: booleanInput(env, 'verify-metadata', true),
     attestations: booleanInput(env, 'attestations', true),
+    attestationsGiven: input(env, 'attestations') !== '',
+    fulcioUrl: urlInput(
+      'fulcio-url',
+      input(env, 'fulcio-url') || PUBLIC_GOOD_FULCIO,
+      `'${PUBLIC_GOOD_FULCIO}'`,
+    ),
+    rekorUrl: urlInput('rekor-url', input(env, 'rekor-url') || PUBLIC_GOOD_REKOR, `'${PUBLIC_GOOD_REKOR}'`),
     password: password || undefined,
     user: input(env, 'user') || undefined,
     tag: input(env, 'tag'),

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ActionError } from './errors.ts';
 import { type Inputs, publishOptions } from './inputs.ts';
-import { entryFor, type RegistryId, registryForFile } from './registries/index.ts';
+import { entryFor, PUBLISHABLE_FILES, type RegistryId, registryForFile } from './registries/index.ts';
 import type { Artifact, Registry, Target } from './registries/registry.ts';
 
 /** Everything going to one registry instance, validated and in upload order. */
@@ -45,7 +45,7 @@ function registryOf(file: string, inputs: Inputs): RegistryId {
   const id = registryForFile(file, inputs.repositoryUrl);
   if (id) return id;
   throw new ActionError(`${file} is not a package file this action can publish.`, {
-    cause: 'Only wheels (.whl), sdists (.tar.gz) and gems (.gem) are published.',
+    cause: `Only these are published: ${PUBLISHABLE_FILES}.`,
     fix: 'Remove it from packages-dir, or build the package with its ecosystem’s own tool.',
   });
 }
@@ -95,7 +95,8 @@ export async function planReleases(inputs: Inputs): Promise<Release[]> {
         problems.push(err);
       }
     }
-    if (problems.length === 0) releases.push({ registry, target, artifacts: registry.order(artifacts) });
+    if (problems.length === 0)
+      releases.push({ registry, target, artifacts: registry.order(artifacts, publishOptions(inputs)) });
   }
   const [first] = problems;
   if (first && problems.length === 1) throw first;

@@ -50,9 +50,10 @@ class Session {
    * The claims, the publisher form values and (unless the registry named the cause) the causes the claims
    * leave possible: what makes a trusted publishing failure fixable, added to the error.
    */
-  async explainWith(err: unknown): Promise<unknown> {
-    if (!(err instanceof ActionError) || !err.aboutPublisher || !this.claims) return err;
-    const { registry, target, artifacts } = this.release;
+  async explainWith(err: unknown, artifacts: Artifact[]): Promise<unknown> {
+    if (!(err instanceof ActionError) || !err.aboutPublisher || !this.claims || err.explained) return err;
+    err.explained = true;
+    const { registry, target } = this.release;
     err.details.push(
       ...claimLines(this.claims),
       ...formLines(registry.publisherForm(this.claims, artifacts, target), target.title),
@@ -105,11 +106,11 @@ class Session {
     checkTrustedPublishingPossible(this.env);
     const audience = await registry.audience(target);
     let credential: Credential;
+    const inScope = artifacts.filter((a) => this.scopeOf(a) === scope);
     try {
-      const inScope = artifacts.filter((a) => this.scopeOf(a) === scope);
       credential = await registry.mint(target, () => this.idToken(audience), inScope, this.options);
     } catch (err) {
-      throw await this.explainWith(err);
+      throw await this.explainWith(err, inScope);
     }
     if (current) await this.revoke(current);
     this.credentials.set(scope, credential);
@@ -131,6 +132,48 @@ class Session {
     }
   }
 
+  /** PEP 740 attestations go with trusted uploads to registries that take them (PyPI, TestPyPI). */
+  attestationsApply(): boolean {
+    return (
+      this.inputs.attestations &&
+      !this.inputs.password &&
+      this.release.registry.attestationSubject !== undefined
+    );
+  }
+
+  /** An explicit 'attestations: true' that cannot take effect is said once, not silently dropped. */
+  noticeUnusedAttestations(): void {
+    if (!this.inputs.attestationsGiven || !this.inputs.attestations || this.attestationsApply()) return;
+    const { target } = this.release;
+    core.notice(
+      this.inputs.password
+        ? `Attestations apply only to trusted publishing: ${target.title} takes them only from an upload authenticated by a trusted publisher, so the files go up without them (with the token in 'password').`
+        : `Attestations apply only to trusted publishing to PyPI and TestPyPI; ${target.title} gets the files without them.`,
+    );
+  }
+
+  /**
+   * Signs every file's attestation before any exchange, so a signing failure sends nothing. The module is
+   * loaded here, not at start-up: runs without attestations never load Sigstore.
+   */
+  async attest(): Promise<void> {
+    const { registry, artifacts } = this.release;
+    const subjectOf = registry.attestationSubject;
+    if (!this.attestationsApply() || !subjectOf) return;
+    // A job without an ID token fails here as it would at the exchange, before Sigstore is even loaded.
+    checkTrustedPublishingPossible(this.env);
+    const { describeAttestations, signAttestations } = await import('./attestations.ts');
+    const subjects = artifacts.map((a) => subjectOf.call(registry, a));
+    const signed = await signAttestations(subjects, this.inputs, this.env);
+    artifacts.forEach((artifact, i) => {
+      const attestation = signed[i]?.attestation;
+      if (attestation) artifact.attestations = [attestation];
+    });
+    const block = describeAttestations(signed, this.inputs);
+    core.info(block);
+    this.summary.push(block);
+  }
+
   async dryRun(): Promise<void> {
     const { registry, target, artifacts } = this.release;
     if (this.inputs.password) {
@@ -144,6 +187,11 @@ class Session {
       `Dry run for ${target.title}: the OIDC token (audience '${audience}') was fetched; nothing was exchanged or uploaded.`,
       ...claimLines(this.claims),
       ...formLines(registry.publisherForm(this.claims ?? {}, artifacts, target), target.title),
+      ...(this.attestationsApply()
+        ? [
+            `Attestations: each file would get a PEP 740 attestation signed at ${this.inputs.fulcioUrl.origin} and logged in ${this.inputs.rekorUrl.origin}; none was signed.`,
+          ]
+        : []),
     ].join('\n');
     core.info(block);
     this.summary.push(block);
@@ -165,16 +213,15 @@ class Session {
       );
     }
     const first = artifacts[0];
-    if (first && !this.exchangeIsPerPackage()) {
-      try {
-        await this.credentialFor(first);
-      } catch (err) {
-        // Without a token nothing can go through: every file is reported with the one reason.
-        const reason = err instanceof Error ? err.message : String(err);
-        for (const artifact of artifacts)
-          results.push({ ...this.entry(artifact), status: 'failed', error: reason });
-        throw err;
-      }
+    try {
+      await this.attest();
+      if (first && !this.exchangeIsPerPackage()) await this.credentialFor(first);
+    } catch (err) {
+      // Without attestations or a token nothing can go through: every file is reported with the one reason.
+      const reason = err instanceof Error ? err.message : String(err);
+      for (const artifact of artifacts)
+        results.push({ ...this.entry(artifact), status: 'failed', error: reason });
+      throw err;
     }
     const brokenReleases = new Set<string>();
     for (const artifact of artifacts) {
@@ -196,7 +243,10 @@ class Session {
         );
         results.push({ ...entry, status: outcome.status });
       } catch (err) {
-        const explained = await this.explainWith(err);
+        const explained = await this.explainWith(
+          err,
+          artifacts.filter((a) => a.name === artifact.name),
+        );
         const message = explained instanceof Error ? explained.message : String(explained);
         results.push({ ...entry, status: 'failed', error: message });
         brokenReleases.add(release);
@@ -251,6 +301,7 @@ export async function publish(inputs: Inputs, env: Env = process.env): Promise<P
     }
     for (const release of releases) {
       const session = new Session(release, inputs, env, summary);
+      session.noticeUnusedAttestations();
       if (inputs.dryRun) await session.dryRun();
       else await session.publish(results);
     }

@@ -74,6 +74,8 @@ function formBody(artifact: PythonArtifact) {
     ['sha256_digest', artifact.sha256],
     ['blake2_256_digest', artifact.blake2_256],
   ];
+  // PEP 740: a JSON array of attestation objects; Warehouse refuses an empty one, so none means no field.
+  if (artifact.attestations?.length) fields.push(['attestations', JSON.stringify(artifact.attestations)]);
   return multipartBody(fields, {
     field: 'content',
     filename: artifact.uploadName,
@@ -108,6 +110,22 @@ function uploadFailure(target: Target, artifact: PythonArtifact, res: HttpRespon
     return new ActionError(message, {
       cause: 'The token was refused: it expired, was revoked, or belongs to another index.',
       fix: "Check that 'repository-url' and the index the publisher is registered on are the same.",
+    });
+  }
+  if (/Invalid attestations supplied/i.test(said)) {
+    // pypi-attestations checks the certificate's Build Config URI, which Fulcio takes from workflow_ref (the
+    // workflow the run started from), against the publisher's workflow file, which the exchange matched
+    // against job_workflow_ref: inside a reusable workflow the two differ (pypi/warehouse#11096).
+    const publisher = /does not match expected Trusted Publisher/i.test(said);
+    return new ActionError(message, {
+      cause: publisher
+        ? "The attestation's certificate names the workflow the run started from (workflow_ref), which is not the publisher's workflow file: this step runs inside a reusable workflow, or the publisher names another file."
+        : 'The index could not verify the attestation; its reason is above.',
+      fix: publisher
+        ? "Run this step in the workflow file registered as the publisher (not in a reusable workflow it calls), or set 'attestations: false'."
+        : "Set 'attestations: false' to publish without attestations, and report this with the log.",
+      aboutPublisher: publisher,
+      causeProven: publisher,
     });
   }
   if (res.status === 413 || /too large/i.test(said)) {
@@ -171,6 +189,11 @@ export const pypi: Registry<PythonArtifact> = {
     }
     // sdist first, as twine does: a release is then never wheels-only because of a late failure.
     return [...artifacts].sort((a, b) => Number(a.filetype !== 'sdist') - Number(b.filetype !== 'sdist'));
+  },
+
+  attestationSubject(artifact) {
+    // The name PyPI stores the file under, which pypi-attestations compares the subject with.
+    return { name: artifact.uploadName, sha256: artifact.sha256 };
   },
 
   async audience(target) {

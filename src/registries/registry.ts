@@ -12,6 +12,8 @@ export interface Artifact {
   blake2_256: string;
   /** Problems worth a warning that do not stop the upload. */
   warnings: string[];
+  /** PEP 740 attestation objects, signed for this file before the exchange and sent with its upload. */
+  attestations?: object[];
 }
 
 /** The registry instance a release goes to. */
@@ -74,7 +76,12 @@ export interface Registry<A extends Artifact = Artifact> {
   /** Reads and validates one file; throws an ActionError naming the file when it is not publishable. */
   inspect(path: string, opts: { verifyMetadata: boolean }): Promise<A>;
   /** Checks rules across all files of the release and returns them in upload order. */
-  order(artifacts: A[]): A[];
+  order(artifacts: A[], options: PublishOptions): A[];
+  /**
+   * The subject (file name as uploaded, sha256) of the file's PEP 740 attestation. Only registries that take
+   * PEP 740 attestations with a trusted upload (PyPI, TestPyPI) have it; the others are sent none.
+   */
+  attestationSubject?(artifact: A): { name: string; sha256: string };
   /** Files that share one exchange (npm mints per package); without it, one exchange serves the release. */
   exchangeScope?(artifact: A): string;
   audience(target: Target): Promise<string>;

@@ -47,7 +47,8 @@ async function run(opts: RunOptions = {}): Promise<ActionRun> {
     files: [SDIST, WHEEL],
     oidc: { requestUrl: issuer.requestUrl, requestToken: issuer.requestToken },
     ...opts,
-    inputs: { 'repository-url': pypi.uploadUrl, ...opts.inputs },
+    // The exchange's diagnosis alone: attestations have their own suite (attestations.test.ts).
+    inputs: { 'repository-url': pypi.uploadUrl, attestations: 'false', ...opts.inputs },
   });
   assert.deepEqual(findLeaks(result, [...pypi.minted, ...rubygems.minted, ...issuer.issued]), []);
   return result;

@@ -13,6 +13,7 @@ import { makeGem } from '../fakes/gem.ts';
 import { type Issuer, startIssuer } from '../fakes/issuer.ts';
 import { pushSignature, type RubyGems, startRubyGems } from '../fakes/rubygems.ts';
 import { runAction } from '../helpers/action.ts';
+import { mintGemKey } from '../helpers/tokens.ts';
 
 const FIXTURE = path.resolve(import.meta.dirname, '../../../shared/fixtures/rubygems/tp_sample-0.1.0.gem');
 
@@ -31,21 +32,6 @@ after(async () => {
   await issuer.close();
   fs.rmSync(tmp, { recursive: true, force: true });
 });
-
-/** A key minted the way the action gets one: GitHub JWT, then the emulator's own exchange endpoint. */
-async function mint(): Promise<string> {
-  const token = await fetch(`${issuer.requestUrl}&audience=rubygems.org`, {
-    headers: { authorization: `bearer ${issuer.requestToken}` },
-  });
-  const { value } = (await token.json()) as { value: string };
-  const res = await fetch(`${rg.url}/api/v1/oidc/trusted_publisher/exchange_token`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/json' },
-    body: JSON.stringify({ jwt: value }),
-  });
-  assert.equal(res.status, 201);
-  return ((await res.json()) as { rubygems_api_key: string }).rubygems_api_key;
-}
 
 /** `gem push` with nothing from this machine's configuration: a fresh HOME, the key in the environment, no stdin. */
 function gemPush(file: string, key: string): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -78,7 +64,7 @@ async function pushAndCheck(source: string, expected: { key: string; answer: str
   const file = path.join(tmp, path.basename(source));
   if (source !== file) fs.copyFileSync(source, file);
   const bytes = fs.readFileSync(file);
-  const key = await mint();
+  const key = await mintGemKey(issuer, rg);
   const before = rg.pushes.length;
 
   const result = await gemPush(file, key);
@@ -123,7 +109,7 @@ test('gem push publishes a generated platform gem to the emulator', async () => 
 test('gem push reports the emulator refusing a repush', async () => {
   const file = path.join(tmp, 'tp_sample-0.1.0.gem');
   fs.copyFileSync(FIXTURE, file);
-  const result = await gemPush(file, await mint());
+  const result = await gemPush(file, await mintGemKey(issuer, rg));
   assert.notEqual(result.code, 0);
   assert.match(result.stdout + result.stderr, /Repushing of gem versions is not allowed/);
   assert.equal(rg.pushes.at(-1)?.status, 409);

@@ -46,7 +46,8 @@ async function run(opts: RunOptions = {}): Promise<ActionRun> {
     files: [SDIST, WHEEL],
     oidc: { requestUrl: issuer.requestUrl, requestToken: issuer.requestToken },
     ...opts,
-    inputs: { 'repository-url': pypi.uploadUrl, ...opts.inputs },
+    // The upload and exchange protocol alone: attestations have their own suite (attestations.test.ts).
+    inputs: { 'repository-url': pypi.uploadUrl, attestations: 'false', ...opts.inputs },
   });
   mintedDuring.set(result, pypi.minted.slice(before));
   return result;

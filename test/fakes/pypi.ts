@@ -8,11 +8,14 @@ import http, {
   type OutgoingHttpHeaders,
   type ServerResponse,
 } from 'node:http';
+import type { TrustedRoot } from '@sigstore/protobuf-specs';
 import busboy from 'busboy';
 import { createBLAKE2b } from 'hash-wasm';
 import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, type JWTPayload, jwtVerify } from 'jose';
 import { type Fault, fault, listen, readBody, send, sendJson } from './http.ts';
 import { type Claims, GITHUB_ISSUER, type Issuer } from './issuer.ts';
+import { AttestationUploadError, checkUploadAttestations, type Pep740Attestation } from './pep740.ts';
+import { isControl, normalizeName, parseVersion, pyRepr } from './python.ts';
 
 export interface Publisher {
   /** Repository name without the owner. */
@@ -73,6 +76,10 @@ export interface PyPI {
   retryAfterSeconds?: number;
   /** Benchmark mode: uploads are drained and answered 200, nothing checked, hashed or recorded. */
   sink: boolean;
+  /** The verified PEP 740 attestations stored with each file (Warehouse's provenance), by file name. */
+  provenance: Map<string, Pep740Attestation[]>;
+  /** A man in the middle for tests: rewrites an upload's `attestations` field before it is checked. */
+  tamperAttestations?: (field: string, filename: string) => string;
   close(): Promise<void>;
 }
 
@@ -102,61 +109,6 @@ class Refusal extends Error {
   ) {
     super(message);
   }
-}
-
-const isControl = (c: string): boolean => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f;
-
-/** Python's repr() of a str, as Warehouse's f-strings print it. */
-function pyRepr(s: string): string {
-  const quote = s.includes("'") && !s.includes('"') ? '"' : "'";
-  const named: Record<string, string> = {
-    '\\': '\\\\',
-    '\n': '\\n',
-    '\r': '\\r',
-    '\t': '\\t',
-    [quote]: `\\${quote}`,
-  };
-  const escaped = [...s].map(
-    (c) => named[c] ?? (isControl(c) ? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}` : c),
-  );
-  return quote + escaped.join('') + quote;
-}
-
-/** PEP 503 normalization (packaging.utils.canonicalize_name). */
-const normalizeName = (name: string): string => name.replace(/[-_.]+/g, '-').toLowerCase();
-
-// packaging.version.VERSION_PATTERN (PEP 440).
-const VERSION_RE = new RegExp(
-  String.raw`^\s*v?(?:(?:(?<epoch>[0-9]+)!)?(?<release>[0-9]+(?:\.[0-9]+)*)` +
-    '(?<pre>[-_.]?(?<pre_l>alpha|a|beta|b|preview|pre|c|rc)[-_.]?(?<pre_n>[0-9]+)?)?' +
-    '(?<post>(?:-(?<post_n1>[0-9]+))|(?:[-_.]?(?<post_l>post|rev|r)[-_.]?(?<post_n2>[0-9]+)?))?' +
-    String.raw`(?<dev>[-_.]?dev[-_.]?(?<dev_n>[0-9]+)?)?)(?:\+(?<local>[a-z0-9]+(?:[-_.][a-z0-9]+)*))?\s*$`,
-  'i',
-);
-
-/** A PEP 440 version: `text` is str(Version), `key` is equal for equal versions (canonicalize_version). */
-function parseVersion(v: string): { text: string; key: string; local: boolean } | undefined {
-  const g = VERSION_RE.exec(v)?.groups;
-  if (!g) return undefined;
-  const num = (s: string | undefined) => String(Number(s ?? 0));
-  const preLabel = g.pre_l?.toLowerCase() ?? '';
-  const pre = g.pre
-    ? `${{ alpha: 'a', beta: 'b', c: 'rc', pre: 'rc', preview: 'rc' }[preLabel] ?? preLabel}${num(g.pre_n)}`
-    : '';
-  const post = g.post ? `.post${num(g.post_n1 ?? g.post_n2)}` : '';
-  const dev = g.dev ? `.dev${num(g.dev_n)}` : '';
-  const local = g.local
-    ? `+${g.local
-        .toLowerCase()
-        .split(/[-_.]/)
-        .map((p) => (/^\d+$/.test(p) ? num(p) : p))
-        .join('.')}`
-    : '';
-  const epoch = num(g.epoch) === '0' ? '' : `${num(g.epoch)}!`;
-  const release = (g.release ?? '').split('.').map(num);
-  const text = `${epoch}${release.join('.')}${pre}${post}${dev}${local}`;
-  while (release.length > 1 && release.at(-1) === '0') release.pop();
-  return { text, key: `${epoch}${release.join('.')}${pre}${post}${dev}${local}`, local: local !== '' };
 }
 
 const MACOS_ARCHES = new Set([
@@ -542,6 +494,12 @@ export async function startPyPI(opts: {
   publisher?: Partial<Publisher>;
   audience?: string;
   maxFileSize?: number;
+  /**
+   * The Sigstore trust root attestations are verified against (Warehouse uses the public-good one). Without it
+   * the emulator ignores the `attestations` field, as Warehouse does while its DISABLE_PEP740 flag is on (and
+   * as one predating PEP 740 did): the file is accepted, no provenance is stored.
+   */
+  trustedRoot?: TrustedRoot;
 }): Promise<PyPI> {
   const keySet = createRemoteJWKSet(new URL('/.well-known/jwks', opts.issuer.requestUrl));
   const maxFileSize = opts.maxFileSize ?? 100 * MiB;
@@ -729,6 +687,31 @@ export async function startPyPI(opts: {
       refuse(400, 'Only one sdist may be uploaded per release.');
     }
     checkFilename(file.filename, filetype, project, version);
+    // file_upload verifies attestations last, just before it stores the file.
+    const attestations = values(up.fields, 'attestations')[0];
+    let provenance: Pep740Attestation[] | undefined;
+    if (attestations !== undefined && opts.trustedRoot) {
+      try {
+        provenance = checkUploadAttestations(
+          pypi.tamperAttestations?.(attestations, file.filename) ?? attestations,
+          {
+            trustedRoot: opts.trustedRoot,
+            filename: file.filename,
+            sha256: file.sha256,
+            // The publisher's attestation_identity: its repository and workflow file.
+            identity: {
+              repository: `${pypi.publisher.owner}/${pypi.publisher.repository}`,
+              workflow: pypi.publisher.workflow,
+            },
+          },
+        );
+      } catch (err) {
+        if (!(err instanceof AttestationUploadError)) throw err;
+        // pydantic's multi-line texts cannot go in a status line; one line here, Warehouse's words kept.
+        refuse(400, `Invalid attestations supplied during upload: ${err.message.replace(/\s*\n\s*/g, ' ')}`);
+      }
+    }
+    if (provenance) pypi.provenance.set(file.filename, provenance);
     pypi.files.set(file.filename, {
       project: normalized,
       version: version.text,
@@ -855,6 +838,7 @@ export async function startPyPI(opts: {
     existingProjects: new Set(),
     faults: { audience: [], mint: [], upload: [] },
     sink: false,
+    provenance: new Map(),
     close: server.close,
   };
   // The publisher's projects exist: a (non-pending) publisher is always attached to one.

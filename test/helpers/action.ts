@@ -30,7 +30,8 @@ export interface ActionRun {
     version: string;
     error?: string;
   }[];
-  workspace: string;
+  /** Wall time of the action's process (with its wrapper), from spawn to exit. */
+  ms: number;
 }
 
 export interface RunOptions {
@@ -44,6 +45,8 @@ export interface RunOptions {
   env?: Record<string, string>;
   /** Prepares the workspace before the run (symlinks, odd folders). */
   prepare?: (workspace: string) => void;
+  /** A command the action runs under, e.g. /usr/bin/time to measure it (the bench). */
+  wrapper?: string[];
 }
 
 /** Inputs the runner sets from action.yml's defaults, as INPUT_<NAME> with hyphens kept. */
@@ -129,7 +132,15 @@ export async function runAction(opts: RunOptions = {}): Promise<ActionRun> {
   };
   for (const [name, value] of Object.entries(opts.inputs ?? {})) env[`INPUT_${name.toUpperCase()}`] = value;
 
-  const child = spawn(NODE24, [MAIN], { cwd: workspace, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const [command = NODE24, ...args] = [...(opts.wrapper ?? []), NODE24, MAIN];
+  const started = performance.now();
+  // A wrapped action runs in its own process group, so a timeout kills the action, not only its wrapper.
+  const child = spawn(command, args, {
+    cwd: workspace,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: opts.wrapper !== undefined,
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => {
@@ -138,8 +149,12 @@ export async function runAction(opts: RunOptions = {}): Promise<ActionRun> {
   child.stderr.on('data', (d: Buffer) => {
     stderr += d.toString();
   });
-  const timer = setTimeout(() => child.kill('SIGKILL'), RUN_TIMEOUT_MS);
+  const timer = setTimeout(() => {
+    if (opts.wrapper && child.pid) process.kill(-child.pid, 'SIGKILL');
+    else child.kill('SIGKILL');
+  }, RUN_TIMEOUT_MS);
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  const ms = performance.now() - started;
   clearTimeout(timer);
 
   const files: Record<string, string> = {};
@@ -148,16 +163,10 @@ export async function runAction(opts: RunOptions = {}): Promise<ActionRun> {
   readTree(path.join(root, 'home'), 'home/', files);
   const outputs = parseOutputFile(files['runner/output'] ?? '');
   const published = outputs.published ? JSON.parse(outputs.published) : [];
-  return {
-    code,
-    stdout,
-    stderr,
-    outputs,
-    summary: fs.readFileSync(env.GITHUB_STEP_SUMMARY ?? '', 'utf8'),
-    files,
-    published,
-    workspace,
-  };
+  const summary = fs.readFileSync(env.GITHUB_STEP_SUMMARY ?? '', 'utf8');
+  // Everything the step left behind has been read; the run's folders go, so a test suite leaves no trace.
+  fs.rmSync(root, { recursive: true, force: true });
+  return { code, stdout, stderr, outputs, summary, files, published, ms };
 }
 
 /** Every printable form of a secret: raw, base64 (plain and as Basic credentials), URL- and JSON-escaped. */

@@ -90,6 +90,41 @@ describe('repository-url', () => {
   });
 });
 
+describe('attestations, fulcio-url, rekor-url', () => {
+  it('defaults to attestations on, with the public-good Sigstore, and knows whether the step set it', () => {
+    const defaults = readInputs({ GITHUB_WORKSPACE: workspace(), INPUT_ATTESTATIONS: '' });
+    assert.equal(defaults.attestations, true);
+    assert.equal(defaults.attestationsGiven, false);
+    assert.equal(defaults.fulcioUrl.href, 'https://fulcio.sigstore.dev/');
+    assert.equal(defaults.rekorUrl.href, 'https://rekor.sigstore.dev/');
+    const given = readInputs({ GITHUB_WORKSPACE: workspace(), INPUT_ATTESTATIONS: 'true' });
+    assert.equal(given.attestations, true);
+    assert.equal(given.attestationsGiven, true);
+    assert.equal(
+      readInputs({ GITHUB_WORKSPACE: workspace(), INPUT_ATTESTATIONS: 'false' }).attestations,
+      false,
+    );
+  });
+
+  it('takes https or loopback Sigstore addresses, as for repository-url', () => {
+    const local = readInputs({
+      GITHUB_WORKSPACE: workspace(),
+      'INPUT_FULCIO-URL': 'http://127.0.0.1:5555',
+      'INPUT_REKOR-URL': 'https://rekor.example.org/',
+    });
+    assert.equal(local.fulcioUrl.port, '5555');
+    assert.equal(local.rekorUrl.host, 'rekor.example.org');
+    assert.throws(
+      () => readInputs({ GITHUB_WORKSPACE: workspace(), 'INPUT_REKOR-URL': 'http://rekor.example.org' }),
+      /Input 'rekor-url' must use https/,
+    );
+    assert.throws(
+      () => readInputs({ GITHUB_WORKSPACE: workspace(), 'INPUT_FULCIO-URL': 'fulcio.sigstore.dev' }),
+      /Input 'fulcio-url' is not a valid URL/,
+    );
+  });
+});
+
 describe('packages-dir', () => {
   it('refuses a folder outside the workspace, directly or through a symlink', () => {
     const ws = workspace();

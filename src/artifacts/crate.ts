@@ -1,0 +1,568 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { parse as parseToml } from 'smol-toml';
+import { ActionError } from '../errors.ts';
+import { ArchiveError, readTarMember, scanTar } from './archive.ts';
+
+/**
+ * One dependency as `cargo publish` sends it (crates-io's `NewCrateDependency`). `registry` and
+ * `explicit_name_in_toml` are left out when cargo leaves them out (serde `skip_serializing_if`).
+ */
+export interface CrateDependency {
+  optional: boolean;
+  default_features: boolean;
+  name: string;
+  features: string[];
+  version_req: string;
+  target: string | null;
+  kind: 'normal' | 'dev' | 'build';
+  registry?: string;
+  explicit_name_in_toml?: string;
+}
+
+/** The publish metadata JSON, field for field and in the order cargo 1.95 serialises it (`NewCrate`). */
+export interface CrateMetadata {
+  name: string;
+  vers: string;
+  deps: CrateDependency[];
+  features: Record<string, string[]>;
+  authors: string[];
+  description: string | null;
+  documentation: string | null;
+  homepage: string | null;
+  readme: string | null;
+  readme_file: string | null;
+  keywords: string[];
+  categories: string[];
+  license: string | null;
+  license_file: string | null;
+  repository: string | null;
+  badges: Record<string, Record<string, string>>;
+  links: string | null;
+  rust_version: string | null;
+}
+
+export interface CrateSpec {
+  name: string;
+  version: string;
+  /**
+   * The metadata as sent to the registry the crate was packaged for. A dependency's `registry` holds the
+   * index URL its packaged Cargo.toml names (`registry-index`), and is absent for crates.io dependencies:
+   * `metadataFor` turns that into what cargo sends to a given registry.
+   */
+  metadata: CrateMetadata;
+}
+
+/** crates.io's index, as cargo names it in the `registry` of a dependency sent to another registry. */
+export const CRATES_IO_INDEX = 'https://github.com/rust-lang/crates.io-index';
+const CRATES_IO_INDEXES = new Set([CRATES_IO_INDEX, 'sparse+https://index.crates.io/']);
+
+/** cargo's DEFAULT_README_FILES, looked up in this order when the manifest says nothing about a readme. */
+const DEFAULT_README_FILES = ['README.md', 'README.txt', 'README'];
+
+const REPACKAGE = 'Rebuild it with `cargo package` and make sure nothing else writes into packages-dir.';
+
+/** A manifest problem; turned into an ActionError naming the file by `readCrate`. */
+class ManifestError extends Error {}
+
+type Table = Record<string, unknown>;
+
+const isTable = (value: unknown): value is Table =>
+  typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Date);
+
+/** Own keys only: a dependency may be called `constructor`, which every object inherits. */
+const own = (table: Table, key: string): unknown => (Object.hasOwn(table, key) ? table[key] : undefined);
+
+/** Rust's BTreeMap<String, _> order: by bytes, not by locale. */
+const byteOrder = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
+const sortedEntries = (table: Table): [string, unknown][] =>
+  Object.entries(table).sort(([a], [b]) => byteOrder(a, b));
+
+function optionalString(table: Table, key: string, where: string): string | null {
+  const value = own(table, key);
+  if (value === undefined) return null;
+  if (typeof value === 'string') return value;
+  if (isTable(value) && own(value, 'workspace') === true) {
+    throw new ManifestError(
+      `${where}.${key} is inherited from a workspace; cargo package writes the resolved value, so this Cargo.toml was not written by cargo package.`,
+    );
+  }
+  throw new ManifestError(`${where}.${key} must be a string.`);
+}
+
+function stringList(table: Table, key: string, where: string): string[] {
+  const value = own(table, key);
+  if (value === undefined) return [];
+  if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value as string[];
+  throw new ManifestError(`${where}.${key} must be a list of strings.`);
+}
+
+function subTable(table: Table, keys: string[], where: string): Table | undefined {
+  for (const key of keys) {
+    const value = own(table, key);
+    if (value === undefined) continue;
+    if (!isTable(value)) throw new ManifestError(`${where}.${key} must be a table.`);
+    return value;
+  }
+  return undefined;
+}
+
+// ---- semver::VersionReq, parsed and displayed as the semver crate does (cargo sends its Display) ----
+
+const NUMBER = '(?:0|[1-9][0-9]*)';
+const IDENTIFIERS = '[0-9A-Za-z-]+(?:\\.[0-9A-Za-z-]+)*';
+const WILDCARD = '[*xX]';
+/** One comparator: operator, major, optional minor/patch (or wildcards), pre-release and build after a patch. */
+const COMPARATOR = new RegExp(
+  `^(=|>=|>|<=|<|~|\\^)? *(${NUMBER})(?:\\.(${NUMBER}|${WILDCARD})(?:\\.(${NUMBER}|${WILDCARD})(?:-(${IDENTIFIERS}))?(\\+${IDENTIFIERS})?)?)? *$`,
+);
+const PRE_IDENTIFIER = `(?:${NUMBER}|[0-9]*[A-Za-z-][0-9A-Za-z-]*)`;
+const SEMVER_VERSION = new RegExp(
+  `^${NUMBER}\\.${NUMBER}\\.${NUMBER}(?:-${PRE_IDENTIFIER}(?:\\.${PRE_IDENTIFIER})*)?(?:\\+${IDENTIFIERS})?$`,
+);
+const U64_MAX = 2n ** 64n - 1n;
+
+export const isSemverVersion = (version: string): boolean => SEMVER_VERSION.test(version);
+
+function displayComparator(text: string): string | undefined {
+  const match = COMPARATOR.exec(text);
+  if (!match) return undefined;
+  const [, op, major = '', minor, patch, pre, build] = match;
+  const isWild = (part: string | undefined) => part !== undefined && /^[*xX]$/.test(part);
+  // semver refuses a number after a wildcard ("1.*.2"), a pre-release or build after a wildcard patch,
+  // numbers beyond u64, and all-digit pre-release identifiers with leading zeros.
+  if (isWild(minor) && patch !== undefined && !isWild(patch)) return undefined;
+  if (isWild(patch) && (pre !== undefined || build !== undefined)) return undefined;
+  if ([major, minor, patch].some((n) => n !== undefined && /^[0-9]+$/.test(n) && BigInt(n) > U64_MAX)) {
+    return undefined;
+  }
+  if (pre?.split('.').some((id) => /^0[0-9]+$/.test(id))) return undefined;
+  // Without an operator a wildcard makes the comparator `Op::Wildcard`, displayed as `1.*` / `1.2.*`.
+  if (op === undefined && isWild(minor)) return `${major}.*`;
+  if (op === undefined && isWild(patch)) return `${major}.${minor}.*`;
+  const numbers = [major, minor, patch];
+  const end = numbers.findIndex((n) => n === undefined || isWild(n));
+  const shown = end === -1 ? numbers : numbers.slice(0, end);
+  // The pre-release shows only after a patch; build metadata is dropped; no operator means caret.
+  return `${op ?? '^'}${shown.join('.')}${shown.length === 3 && pre ? `-${pre}` : ''}`;
+}
+
+/** `semver::VersionReq::parse(req).to_string()`: "1.0" → "^1.0", ">= 1, <2" → ">=1, <2", "*" → "*". */
+export function normalizeVersionReq(req: string): string | undefined {
+  const text = req.replace(/^ +/, '');
+  const wildcard = /^[*xX] *$/.exec(text);
+  if (wildcard) return '*';
+  const parts = text.split(',');
+  if (parts.length > 32) return undefined;
+  const shown: string[] = [];
+  for (const part of parts) {
+    const comparator = displayComparator(part.replace(/^ +/, ''));
+    if (comparator === undefined) return undefined;
+    shown.push(comparator);
+  }
+  return shown.join(', ');
+}
+
+// ---- cargo-platform: target keys are parsed and displayed, so `cfg(target_os="linux")` is respaced ----
+
+type Token =
+  | { kind: '(' | ')' | ',' | '=' }
+  | { kind: 'ident'; raw: boolean; name: string }
+  | { kind: 'string'; value: string };
+
+function tokenize(text: string): Token[] {
+  const tokens: Token[] = [];
+  let i = 0;
+  const identStart = (c: string | undefined) => c !== undefined && /[A-Za-z_]/.test(c);
+  while (i < text.length) {
+    const c = text[i] ?? '';
+    if (c === ' ') {
+      i++;
+    } else if (c === '(' || c === ')' || c === ',' || c === '=') {
+      tokens.push({ kind: c });
+      i++;
+    } else if (c === '"') {
+      const end = text.indexOf('"', i + 1);
+      if (end < 0) throw new ManifestError('unterminated string in cfg expression');
+      tokens.push({ kind: 'string', value: text.slice(i + 1, end) });
+      i = end + 1;
+    } else if (identStart(c)) {
+      const raw = c === 'r' && text[i + 1] === '#';
+      if (raw && !identStart(text[i + 2]))
+        throw new ManifestError('invalid raw identifier in cfg expression');
+      const start = raw ? i + 2 : i;
+      let end = start + 1;
+      while (end < text.length && /[A-Za-z0-9_]/.test(text[end] ?? '')) end++;
+      tokens.push({ kind: 'ident', raw, name: text.slice(start, end) });
+      i = end;
+    } else {
+      throw new ManifestError(`unexpected character \`${c}\` in cfg expression`);
+    }
+  }
+  return tokens;
+}
+
+const MAX_CFG_DEPTH = 64;
+
+/** CfgExpr's grammar and Display: `not(e)`, `all(a, b)`, `any(a, b)`, `name`, `key = "value"`. */
+function displayCfg(text: string): string {
+  const tokens = tokenize(text);
+  let at = 0;
+  const fail = (): never => {
+    throw new ManifestError(`cannot parse cfg expression \`${text}\``);
+  };
+  const eat = (kind: Token['kind']) => {
+    if (tokens[at]?.kind !== kind) fail();
+    at++;
+  };
+  // Nesting is bounded so a hostile key cannot exhaust the stack.
+  const expr = (depth = 0): string => {
+    const token = tokens[at];
+    if (token?.kind !== 'ident' || depth > MAX_CFG_DEPTH) return fail();
+    // `all`, `any` and `not` are operators unless raw, and must be followed by a parenthesis.
+    if (!token.raw && (token.name === 'all' || token.name === 'any')) {
+      at++;
+      eat('(');
+      const items: string[] = [];
+      while (tokens[at]?.kind !== ')') {
+        items.push(expr(depth + 1));
+        if (tokens[at]?.kind !== ',') break;
+        at++;
+      }
+      eat(')');
+      return `${token.name}(${items.join(', ')})`;
+    }
+    if (!token.raw && token.name === 'not') {
+      at++;
+      eat('(');
+      const inner = expr(depth + 1);
+      eat(')');
+      return `not(${inner})`;
+    }
+    at++;
+    const name = `${token.raw ? 'r#' : ''}${token.name}`;
+    if (tokens[at]?.kind !== '=') return token.name === 'true' || token.name === 'false' ? token.name : name;
+    at++;
+    const value = tokens[at];
+    if (value?.kind !== 'string') return fail();
+    at++;
+    return `${name} = "${value.value}"`;
+  };
+  const shown = expr();
+  if (at !== tokens.length) fail();
+  return shown;
+}
+
+/** `cargo_platform::Platform::from_str(key).to_string()`. */
+export function normalizePlatform(key: string): string {
+  if (key.startsWith('cfg(') && key.endsWith(')')) return `cfg(${displayCfg(key.slice(4, -1))})`;
+  const bad = [...key].find((c) => !/[\p{L}\p{N}_.-]/u.test(c));
+  if (bad !== undefined) throw new ManifestError(`target \`${key}\` is neither a target name nor cfg(...)`);
+  return key;
+}
+
+// ---- the manifest → NewCrate ----
+
+function dependency(
+  nameInToml: string,
+  spec: unknown,
+  kind: CrateDependency['kind'],
+  target: string | null,
+): CrateDependency {
+  const where = `dependency \`${nameInToml}\``;
+  const detail: Table = typeof spec === 'string' ? { version: spec } : isTable(spec) ? spec : {};
+  if (typeof spec !== 'string' && !isTable(spec))
+    throw new ManifestError(`${where} must be a string or a table.`);
+  if (own(detail, 'workspace') !== undefined) {
+    throw new ManifestError(`${where} is inherited from a workspace; cargo package writes it out in full.`);
+  }
+  const version = own(detail, 'version');
+  if (typeof version !== 'string') {
+    throw new ManifestError(
+      `${where} has no version requirement; cargo package requires one for every dependency.`,
+    );
+  }
+  const versionReq = normalizeVersionReq(version);
+  if (versionReq === undefined)
+    throw new ManifestError(`${where} has an invalid version requirement \`${version}\`.`);
+  const flag = (keys: string[], fallback: boolean): boolean => {
+    for (const key of keys) {
+      const value = own(detail, key);
+      if (value === undefined) continue;
+      if (typeof value !== 'boolean') throw new ManifestError(`${where}: ${key} must be true or false.`);
+      return value;
+    }
+    return fallback;
+  };
+  const pkg = own(detail, 'package');
+  if (pkg !== undefined && typeof pkg !== 'string')
+    throw new ManifestError(`${where}: package must be a string.`);
+  const registryIndex = own(detail, 'registry-index');
+  if (registryIndex !== undefined && typeof registryIndex !== 'string') {
+    throw new ManifestError(`${where}: registry-index must be a string.`);
+  }
+  if (own(detail, 'registry') !== undefined) {
+    // cargo package replaces `registry = "name"` with the index URL; a name alone cannot be resolved here.
+    throw new ManifestError(
+      `${where} names a registry by name only; cargo package writes its registry-index.`,
+    );
+  }
+  return {
+    optional: flag(['optional'], false),
+    default_features: flag(['default-features', 'default_features'], true),
+    name: pkg ?? nameInToml,
+    features: stringList(detail, 'features', where),
+    version_req: versionReq,
+    target,
+    kind,
+    ...(registryIndex === undefined ? {} : { registry: registryIndex }),
+    ...(pkg === undefined ? {} : { explicit_name_in_toml: nameInToml }),
+  };
+}
+
+function dependencies(
+  table: Table,
+  keys: string[],
+  kind: CrateDependency['kind'],
+  target: string | null,
+): CrateDependency[] {
+  const deps = subTable(table, keys, target ? `target.${target}` : 'manifest');
+  if (!deps) return [];
+  return sortedEntries(deps).map(([name, spec]) => dependency(name, spec, kind, target));
+}
+
+const DEV = ['dev-dependencies', 'dev_dependencies'];
+const BUILD = ['build-dependencies', 'build_dependencies'];
+
+/** cargo's `to_real_manifest` order: normal, dev, build; then per target (sorted) normal, build, dev. */
+function allDependencies(manifest: Table): CrateDependency[] {
+  const deps = [
+    ...dependencies(manifest, ['dependencies'], 'normal', null),
+    ...dependencies(manifest, DEV, 'dev', null),
+    ...dependencies(manifest, BUILD, 'build', null),
+  ];
+  const targets = subTable(manifest, ['target'], 'manifest') ?? {};
+  for (const [key, platform] of sortedEntries(targets)) {
+    if (!isTable(platform)) throw new ManifestError(`target.${key} must be a table.`);
+    const target = normalizePlatform(key);
+    deps.push(
+      ...dependencies(platform, ['dependencies'], 'normal', target),
+      ...dependencies(platform, BUILD, 'build', target),
+      ...dependencies(platform, DEV, 'dev', target),
+    );
+  }
+  return deps;
+}
+
+function stringMap<T>(table: Table | undefined, where: string, value: (v: unknown, key: string) => T) {
+  const out: Record<string, T> = {};
+  for (const [key, v] of sortedEntries(table ?? {})) out[key] = value(v, `${where}.${key}`);
+  return out;
+}
+
+/** Where the readme lives, as cargo decides it for a packaged manifest (`normalize_package_readme`). */
+function readmeFile(pkg: Table, members: Set<string>, root: string): string | null {
+  const readme = own(pkg, 'readme');
+  if (readme === false) return null;
+  if (readme === true) return 'README.md';
+  if (typeof readme === 'string') return readme;
+  if (readme !== undefined) throw new ManifestError('package.readme must be a string or a boolean.');
+  // Crates packaged by older cargo have no readme key: cargo looks for the default names.
+  return DEFAULT_README_FILES.find((name) => members.has(`${root}${name}`)) ?? null;
+}
+
+/** A path inside the package, '/'-separated; undefined when it leaves the package. */
+function memberPath(root: string, relative: string): string | undefined {
+  const parts: string[] = [];
+  for (const part of relative.split(/[\\/]/)) {
+    if (part === '' || part === '.') continue;
+    if (part === '..') {
+      if (parts.length === 0) return undefined;
+      parts.pop();
+    } else {
+      parts.push(part);
+    }
+  }
+  return `${root}${parts.join('/')}`;
+}
+
+function packageTable(manifest: Table): Table {
+  const pkg = subTable(manifest, ['package', 'project'], 'manifest');
+  if (!pkg) throw new ManifestError('Cargo.toml has no [package] table.');
+  return pkg;
+}
+
+/** The readme the manifest names (or cargo would find) and the archive member holding it. */
+export function readmeOf(
+  manifest: Table,
+  members: Set<string>,
+  root: string,
+): { file: string; member: string } | null {
+  const file = readmeFile(packageTable(manifest), members, root);
+  if (file === null) return null;
+  const member = memberPath(root, file);
+  if (member === undefined || !members.has(member)) {
+    throw new ManifestError(`package.readme names \`${file}\`, which is not in the archive.`);
+  }
+  return { file, member };
+}
+
+/**
+ * The publish metadata cargo builds from a packaged Cargo.toml (cargo's `prepare_transmit`), given the
+ * readme that `readmeOf` located and its text.
+ */
+export function crateMetadata(manifest: Table, readme: { file: string; text: string } | null): CrateMetadata {
+  const pkg = packageTable(manifest);
+  const name = optionalString(pkg, 'name', 'package');
+  const vers = optionalString(pkg, 'version', 'package');
+  if (!name) throw new ManifestError('Cargo.toml has no package.name.');
+  if (!vers) throw new ManifestError('Cargo.toml has no package.version.');
+  if (!isSemverVersion(vers)) throw new ManifestError(`package.version \`${vers}\` is not a semver version.`);
+  const features = stringMap(subTable(manifest, ['features'], 'manifest'), 'features', (v, where) => {
+    if (Array.isArray(v) && v.every((f) => typeof f === 'string')) return v as string[];
+    throw new ManifestError(`${where} must be a list of strings.`);
+  });
+  const badges = stringMap(subTable(manifest, ['badges'], 'manifest'), 'badges', (v, where) => {
+    if (!isTable(v)) throw new ManifestError(`${where} must be a table.`);
+    return stringMap(v, where, (s, key) => {
+      if (typeof s !== 'string') throw new ManifestError(`${key} must be a string.`);
+      return s;
+    });
+  });
+  return {
+    name,
+    vers,
+    deps: allDependencies(manifest),
+    features,
+    authors: stringList(pkg, 'authors', 'package'),
+    description: optionalString(pkg, 'description', 'package'),
+    documentation: optionalString(pkg, 'documentation', 'package'),
+    homepage: optionalString(pkg, 'homepage', 'package'),
+    readme: readme?.text ?? null,
+    readme_file: readme?.file ?? null,
+    keywords: stringList(pkg, 'keywords', 'package'),
+    categories: stringList(pkg, 'categories', 'package'),
+    license: optionalString(pkg, 'license', 'package'),
+    license_file: optionalString(pkg, 'license-file', 'package'),
+    repository: optionalString(pkg, 'repository', 'package'),
+    badges,
+    links: optionalString(pkg, 'links', 'package'),
+    rust_version: optionalString(pkg, 'rust-version', 'package'),
+  };
+}
+
+/**
+ * What cargo sends to a registry: a dependency's `registry` is left out when it is that registry ("None
+ * means the same registry" in the Web API) and names crates.io's index otherwise.
+ */
+export function metadataFor(metadata: CrateMetadata, toCratesIo: boolean): CrateMetadata {
+  const deps = metadata.deps.map(({ registry, ...dep }) => {
+    const index = registry ?? CRATES_IO_INDEX;
+    const same = toCratesIo && CRATES_IO_INDEXES.has(index);
+    // Keep cargo's key order: registry sits between kind and explicit_name_in_toml.
+    const { explicit_name_in_toml: explicit, ...rest } = dep;
+    return {
+      ...rest,
+      ...(same ? {} : { registry: index }),
+      ...(explicit === undefined ? {} : { explicit_name_in_toml: explicit }),
+    };
+  });
+  return { ...metadata, deps };
+}
+
+// ---- the .crate file ----
+
+function invalid(file: string, problem: string): ActionError {
+  return new ActionError(`${file}: ${problem}`, {
+    cause: 'The file is not a crate as `cargo package` writes it, or was damaged after it was built.',
+    fix: REPACKAGE,
+  });
+}
+
+async function isGzip(filePath: string): Promise<boolean> {
+  const handle = await fs.open(filePath, 'r');
+  try {
+    const { buffer, bytesRead } = await handle.read(Buffer.alloc(2), 0, 2, 0);
+    return bytesRead === 2 && buffer[0] === 0x1f && buffer[1] === 0x8b;
+  } finally {
+    await handle.close();
+  }
+}
+
+const utf8 = (data: Buffer): string => new TextDecoder('utf-8', { fatal: true }).decode(data);
+
+/**
+ * Reads a .crate (a gzipped tar of `NAME-VERSION/`), checks it the way crates.io will, and builds the
+ * metadata `cargo publish` would send for it. The whole archive is read, so a truncated file is refused here,
+ * before any network call.
+ */
+export async function readCrate(filePath: string, verifyMetadata: boolean): Promise<CrateSpec> {
+  const file = path.basename(filePath);
+  if (!file.endsWith('.crate')) throw invalid(file, 'is not named NAME-VERSION.crate.');
+  const stem = file.slice(0, -'.crate'.length);
+  if (!(await isGzip(filePath))) throw invalid(file, 'is not gzip-compressed, as every .crate is.');
+  const members: string[] = [];
+  let manifestMember: { name: string; data: Buffer } | undefined;
+  try {
+    const scan = await scanTar(filePath, (name) => {
+      members.push(name);
+      return /^[^/]+\/Cargo\.toml$/.test(name) ? 'read' : undefined;
+    });
+    const manifests = [...scan.read];
+    if (manifests.length > 1) {
+      throw invalid(file, `holds several packages (${manifests.map(([n]) => n).join(', ')}).`);
+    }
+    const [first] = manifests;
+    manifestMember = first && { name: first[0], data: first[1] };
+  } catch (err) {
+    if (err instanceof ArchiveError)
+      throw invalid(file, `cannot be read as a .crate archive (${err.message}).`);
+    throw err;
+  }
+  if (!manifestMember)
+    throw invalid(file, `has no Cargo.toml in a top-level folder (expected ${stem}/Cargo.toml).`);
+  const root = manifestMember.name.slice(0, -'Cargo.toml'.length);
+  let manifest: Table;
+  try {
+    manifest = parseToml(utf8(manifestMember.data), { unsafeKeyBehaviour: 'keep' }) as Table;
+  } catch (err) {
+    throw invalid(file, `its Cargo.toml cannot be parsed (${(err as Error).message.split('\n')[0]}).`);
+  }
+  let metadata: CrateMetadata;
+  try {
+    const readme = readmeOf(manifest, new Set(members), root);
+    const read = readme && (await readTarMember(filePath, (name) => name === readme.member));
+    metadata = crateMetadata(manifest, readme && read ? { file: readme.file, text: utf8(read.data) } : null);
+  } catch (err) {
+    if (err instanceof ManifestError) throw invalid(file, `its Cargo.toml is not usable: ${err.message}`);
+    if (err instanceof ArchiveError) throw invalid(file, `its readme cannot be read (${err.message}).`);
+    // TextDecoder's fatal mode: cargo reads the readme as a String and fails the same way.
+    if (err instanceof TypeError) throw invalid(file, 'its readme is not valid UTF-8.');
+    throw err;
+  }
+  const expected = `${metadata.name}-${metadata.vers}`;
+  if (stem !== expected) {
+    throw invalid(
+      file,
+      `its Cargo.toml says ${metadata.name} ${metadata.vers}, so the file should be named ${expected}.crate.`,
+    );
+  }
+  const stray = members.find((m) => !m.startsWith(`${expected}/`) || m.split('/').includes('..'));
+  if (root !== `${expected}/` || stray !== undefined) {
+    throw invalid(file, `holds ${stray ?? root} outside ${expected}/, which crates.io refuses.`);
+  }
+  if (verifyMetadata) checkRequired(file, metadata);
+  return { name: metadata.name, version: metadata.vers, metadata };
+}
+
+/** crates.io refuses a crate without these ("missing or empty metadata fields"); say so before uploading. */
+function checkRequired(file: string, metadata: CrateMetadata): void {
+  const missing: string[] = [];
+  if (!metadata.description) missing.push('description');
+  if (!metadata.license && !metadata.license_file) missing.push('license');
+  if (missing.length === 0) return;
+  throw new ActionError(`${file}: Cargo.toml lacks ${missing.join(' and ')}, which crates.io requires.`, {
+    cause: 'crates.io refuses crates without a description and a license (or license-file).',
+    fix: `Add ${missing.map((m) => `package.${m}`).join(' and ')} to Cargo.toml and run \`cargo package\` again (or set 'verify-metadata: false' for a registry that does not require them).`,
+  });
+}

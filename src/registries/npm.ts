@@ -1,0 +1,441 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs/promises';
+import * as core from '@actions/core';
+import { digestFile } from '../artifacts/digest.ts';
+import {
+  chooseDistTag,
+  compareSemver,
+  distTagProblem,
+  escapeName,
+  type NpmPackage,
+  parseSemver,
+  prereleaseProblem,
+  readNpmPackage,
+  type SemVer,
+} from '../artifacts/npm-package.ts';
+import { ActionError } from '../errors.ts';
+import { type HttpResponse, headerValue, parseJson, send } from '../http.ts';
+import { type Claims, claimText, decodeClaims, workflowFile } from '../oidc.ts';
+import type { Artifact, Credential, PublishOptions, Registry, Target } from './registry.ts';
+
+export interface NpmArtifact extends Artifact, NpmPackage {}
+
+const DEFAULT_URL = 'https://registry.npmjs.org/';
+const PUBLISH_TIMEOUT_MS = 120_000;
+/** What npm sends for a packument (pacote): the abbreviated form first, it is far smaller. */
+const PACKUMENT_ACCEPT = 'application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*';
+
+const isPublicRegistry = (target: Target): boolean => target.url.hostname === 'registry.npmjs.org';
+
+/** Paths hang off the registry URL like npm-registry-fetch's, so a registry under a path prefix works. */
+function endpoint(base: URL, path: string): URL {
+  return new URL(path, base.href.endsWith('/') ? base.href : `${base.href}/`);
+}
+
+/** The registry's own words: npm puts them in `error` (publish) or `message` (token exchange). */
+function registrySaid(res: HttpResponse): string {
+  const body = parseJson(res) as { error?: unknown; message?: unknown; reason?: unknown } | undefined;
+  const said = [body?.error, body?.message, body?.reason].find((v) => typeof v === 'string' && v);
+  const text = typeof said === 'string' ? said : res.body.trim().split('\n')[0] || res.reason;
+  // npm explains expired or revoked tokens only in this header.
+  const notice = headerValue(res.headers['npm-notice']);
+  return notice ? `${text} (npm notice: ${notice})` : text;
+}
+
+interface Packument {
+  versions?: Record<string, { deprecated?: unknown; dist?: { shasum?: unknown } } | undefined>;
+}
+
+/** The package's packument; 'absent' when the registry has no such package, undefined when it did not say. */
+async function packument(
+  target: Target,
+  credential: Credential,
+  pkg: NpmArtifact,
+): Promise<Packument | 'absent' | undefined> {
+  const res = await send({
+    method: 'GET',
+    url: endpoint(target.url, escapeName(pkg.name)),
+    what: `Looking up ${pkg.name} on ${target.title}`,
+    headers: { accept: PACKUMENT_ACCEPT, authorization: credential.authorization },
+  });
+  if (res.status === 404) return 'absent';
+  if (res.status !== 200) return undefined;
+  // A packument larger than the client's response limit arrives cut: then, like npm, go on without it.
+  const doc = parseJson(res) as Packument | undefined;
+  return doc && typeof doc === 'object' ? doc : undefined;
+}
+
+/**
+ * npm 11's guard: without an explicit tag, a version lower than the highest published release would move
+ * `latest` backwards. Prereleases and deprecated versions do not count, as in npm.
+ */
+function latestGoesBack(doc: Packument, pkg: NpmArtifact): string | undefined {
+  const ours = parseSemver(pkg.version);
+  let highest: { text: string; semver: SemVer } | undefined;
+  for (const [text, manifest] of Object.entries(doc.versions ?? {})) {
+    const semver = parseSemver(text);
+    if (!ours || !semver || semver.prerelease.length || manifest?.deprecated) continue;
+    if (compareSemver(semver, highest?.semver ?? ours) > 0) highest = { text, semver };
+  }
+  return highest?.text;
+}
+
+/** Orders versions by SemVer precedence; inspect() has made sure every version parses. */
+function byVersion(a: string, b: string): number {
+  const [x, y] = [parseSemver(a), parseSemver(b)];
+  return x && y ? compareSemver(x, y) : a.localeCompare(b);
+}
+
+function existsError(target: Target, pkg: NpmArtifact, said: string): ActionError {
+  return new ActionError(
+    `${target.title} refused ${pkg.file}: ${pkg.name}@${pkg.version} is already published (${said})`,
+    {
+      cause:
+        'npm versions are immutable: a version that was published once (even if unpublished later) can never be published again.',
+      fix: "Bump the version in package.json and rebuild with `npm pack`; set 'skip-existing: true' when re-running a release that partly went through.",
+    },
+  );
+}
+
+/** npm's 403 "You cannot publish over…"; Verdaccio answers 409 "this package is already present". */
+const alreadyPublished = (res: HttpResponse): boolean =>
+  (res.status === 403 || res.status === 409) &&
+  /cannot publish over|already present/i.test(registrySaid(res));
+
+function publishFailure(
+  target: Target,
+  credential: Credential,
+  pkg: NpmArtifact,
+  res: HttpResponse,
+): ActionError {
+  const said = registrySaid(res);
+  const message = `${target.title} refused ${pkg.file} (HTTP ${res.status}): ${said}`;
+  if (alreadyPublished(res)) return existsError(target, pkg, said);
+  if (/OIDC permission denied/i.test(said)) {
+    return new ActionError(message, {
+      cause: `The trusted publisher matched, but it is not allowed to publish '${pkg.name}'.`,
+      fix: `On npmjs.com, open '${pkg.name}' → Settings: in Trusted Publisher allow publishing, and under Publishing access choose a setting that lets trusted publishers publish.`,
+      aboutPublisher: true,
+      causeProven: true,
+    });
+  }
+  if (res.status === 413) {
+    return new ActionError(message, {
+      cause: `The publish document (the ${pkg.size}-byte tarball, base64-encoded) is over the registry's size limit.`,
+      fix: 'Leave build output, tests and fixtures out of the package ("files" in package.json, or .npmignore).',
+    });
+  }
+  if (res.status === 401 || res.status === 403 || res.status === 404) {
+    return new ActionError(message, {
+      cause: credential.trusted
+        ? `The short-lived token was refused for '${pkg.name}': it expired, or it was minted for another package.`
+        : `The token given in 'password' cannot publish '${pkg.name}': it expired or was revoked, it is read-only, or its account is not a maintainer (npm answers 404 for packages a token cannot see).`,
+      fix: credential.trusted
+        ? 'Re-run the job; if it persists, check the trusted publisher registered for this package.'
+        : 'Create a granular access token with read and write access to this package, or switch to trusted publishing.',
+      aboutPublisher: credential.trusted,
+    });
+  }
+  return new ActionError(message, {
+    cause:
+      res.status >= 500
+        ? 'The registry had a fault.'
+        : 'The registry could not accept the package; its reason is above.',
+    fix: res.status >= 500 ? 'Re-run the job.' : 'Correct package.json and rebuild with `npm pack`.',
+  });
+}
+
+/**
+ * The document `npm publish` PUTs (libnpmpublish's buildMetadata): the packed package.json plus `_id`, the
+ * README and `dist`, one dist-tag, and the tarball base64-encoded under its scoped name.
+ */
+export function publishDocument(
+  pkg: NpmPackage,
+  tarball: Buffer,
+  registry: URL,
+  tag: string,
+  access: string,
+): Record<string, unknown> {
+  const fileName = `${pkg.name}-${pkg.version}.tgz`;
+  const manifest = pkg.manifest;
+  const existingDist = manifest.dist && typeof manifest.dist === 'object' ? manifest.dist : {};
+  const version = {
+    ...manifest,
+    ...(pkg.readme ? { readme: pkg.readme.text, readmeFilename: pkg.readme.file } : {}),
+    _id: `${pkg.name}@${pkg.version}`,
+    dist: {
+      ...existingDist,
+      integrity: `sha512-${createHash('sha512').update(tarball).digest('base64')}`,
+      shasum: createHash('sha1').update(tarball).digest('hex'),
+      tarball: endpoint(registry, `${pkg.name}/-/${fileName}`).href,
+    },
+  };
+  return {
+    _id: pkg.name,
+    name: pkg.name,
+    description: manifest.description,
+    'dist-tags': { [tag]: pkg.version },
+    versions: { [pkg.version]: version },
+    // npm sends `null` when no access was asked for; leaving it out means the same: the registry's default.
+    ...(access ? { access } : {}),
+    _attachments: {
+      [fileName]: {
+        content_type: 'application/octet-stream',
+        data: tarball.toString('base64'),
+        length: tarball.length,
+      },
+    },
+  };
+}
+
+/**
+ * The JSON body of the publish, from the tarball read again and checked to be the file that was validated.
+ * The tarball stays inside this function, so only the body lives on during the upload.
+ */
+async function documentBody(
+  pkg: NpmArtifact,
+  target: Target,
+  tag: string,
+  access: string,
+): Promise<{ body: Buffer; shasum: string }> {
+  const tarball = await fs.readFile(pkg.path);
+  if (createHash('sha256').update(tarball).digest('hex') !== pkg.sha256) {
+    throw new ActionError(`${pkg.file} changed after it was validated; nothing was sent for it.`, {
+      cause: 'Another step or process is writing into packages-dir while this action runs.',
+      fix: 'Let the build finish before this step, and publish from a folder nothing else writes to.',
+    });
+  }
+  const document = publishDocument(pkg, tarball, target.url, tag, access);
+  return {
+    body: Buffer.from(JSON.stringify(document)),
+    shasum: createHash('sha1').update(tarball).digest('hex'),
+  };
+}
+
+function mintFailure(
+  target: Target,
+  pkg: string,
+  res: HttpResponse,
+  claims: Claims | undefined,
+): ActionError {
+  const said = registrySaid(res);
+  const message = `${target.title} refused the token exchange for '${pkg}' (HTTP ${res.status}): ${said}`;
+  const otherRegistry = isPublicRegistry(target)
+    ? ''
+    : ` ${target.url.host} may not support npm trusted publishing at all (registry.npmjs.org does): then give a token in 'password'.`;
+  if (res.status === 404) {
+    const selfHosted = claimText(claims, 'runner_environment') === 'self-hosted';
+    return new ActionError(message, {
+      cause: [
+        `npm answers 'package not found' both when '${pkg}' does not exist yet (trusted publishing cannot create a package) and when no trusted publisher of the package matches this workflow:`,
+        'organization or user and repository as GitHub spells them, the workflow file named in workflow_ref (for a reusable workflow: the caller), and the environment when the publisher names one.',
+        selfHosted
+          ? 'This job also runs on a self-hosted runner, which npm trusted publishing does not accept.'
+          : '',
+      ]
+        .filter(Boolean)
+        .join(' '),
+      fix: `Publish the first version of '${pkg}' another way (npm publish with your account), then on npmjs.com open the package → Settings → Trusted Publisher → GitHub Actions and enter exactly the values below.${otherRegistry}`,
+      aboutPublisher: true,
+    });
+  }
+  if (res.status === 401 || res.status === 400) {
+    return new ActionError(message, {
+      cause: 'The registry could not verify the OIDC token (audience, signature or expiry).',
+      fix: `Leave 'audience' empty: npm expects 'npm:${target.url.hostname}', the registry's host name.${otherRegistry}`,
+      aboutPublisher: true,
+    });
+  }
+  return new ActionError(message, {
+    cause: res.status >= 500 ? 'The registry had a fault.' : 'The registry did not say why.',
+    fix: res.status >= 500 ? 'Re-run the job.' : `Check 'repository-url'.${otherRegistry}`,
+    aboutPublisher: res.status < 500,
+  });
+}
+
+function expiry(value: unknown): number | undefined {
+  if (typeof value === 'number') return value < 1e12 ? value * 1000 : value;
+  if (typeof value !== 'string') return undefined;
+  const ms = Date.parse(value);
+  return Number.isNaN(ms) ? undefined : ms;
+}
+
+export const npm: Registry<NpmArtifact> = {
+  workflowClaim: 'workflow_ref',
+  // npm does not document it; matching exactly is the safe assumption (the emulator does the same).
+  caseSensitiveNames: true,
+  newProjectHint:
+    "npm has no pending publishers: publish the first version another way (npm publish from a maintainer's account, or this action with a token in 'password'), then add the trusted publisher in the package's Settings.",
+
+  async projectExists(target, name) {
+    const url = endpoint(target.url, escapeName(name));
+    const res = await send({
+      method: 'GET',
+      url,
+      what: `Looking up ${name}`,
+      attempts: 2,
+      headers: { accept: PACKUMENT_ACCEPT },
+    });
+    return res.status === 200 ? true : res.status === 404 ? false : undefined;
+  },
+
+  target(id, repositoryUrl, audience) {
+    const url = repositoryUrl ?? new URL(DEFAULT_URL);
+    return {
+      id,
+      title: url.hostname === 'registry.npmjs.org' ? 'npm' : `npm (${url.host})`,
+      url,
+      // npm's client exchanges at the registry origin's root, whatever path the registry URL has.
+      mintUrl: new URL('/-/npm/v1/oidc/token/exchange/package/', url),
+      audience,
+    };
+  },
+
+  validate(_target, options) {
+    if (options.access && options.access !== 'public' && options.access !== 'restricted') {
+      throw new ActionError(`Input 'access' must be public or restricted, not '${options.access}'.`, {
+        fix: "Set 'access: public' or 'access: restricted', or leave it out to use publishConfig.access or npm's default.",
+      });
+    }
+    const problem = options.tag ? distTagProblem(options.tag) : undefined;
+    if (problem) {
+      throw new ActionError(`Input 'tag': ${problem}`, { fix: "Use a name such as 'next' or 'beta'." });
+    }
+  },
+
+  async inspect(path) {
+    const pkg = await readNpmPackage(path);
+    return { path, file: path.split(/[\\/]/).pop() ?? path, ...pkg, ...(await digestFile(path)) };
+  },
+
+  order(artifacts, options) {
+    const problems: string[] = [];
+    const seen = new Map<string, string>();
+    for (const a of artifacts) {
+      const id = `${a.name}@${a.version}`;
+      const other = seen.get(id);
+      if (other) problems.push(`${other} and ${a.file} are both ${id}: a version can be published once.`);
+      seen.set(id, a.file);
+      const prerelease = prereleaseProblem(a, options.tag);
+      if (prerelease) problems.push(`${a.file}: ${prerelease}`);
+      // libnpmpublish: "Can't restrict access to unscoped packages."
+      if (!a.scoped && (options.access || a.configAccess) === 'restricted') {
+        problems.push(
+          `${a.file}: ${a.name} is unscoped, and npm cannot restrict access to unscoped packages.`,
+        );
+      }
+    }
+    if (problems.length) {
+      throw new ActionError(
+        `${problems.length === 1 ? 'A package' : 'Packages'} cannot be published as asked; nothing was sent.\n${problems.join('\n')}`,
+        {
+          fix: "Give a dist-tag for prereleases ('tag: next'), drop 'access: restricted' for unscoped packages, and remove duplicate tarballs from packages-dir.",
+        },
+      );
+    }
+    // Per package, lowest version first: with one tag for all, the highest ends up holding it.
+    return [...artifacts].sort((a, b) => a.name.localeCompare(b.name) || byVersion(a.version, b.version));
+  },
+
+  exchangeScope: (artifact) => artifact.name,
+
+  async audience(target) {
+    // npm's client asks GitHub for `npm:` + the registry URL's hostname (no port).
+    return target.audience ?? `npm:${target.url.hostname}`;
+  },
+
+  async mint(target, idToken, artifacts) {
+    const name = artifacts[0]?.name ?? '';
+    let claims: Claims | undefined;
+    const res = await send({
+      method: 'POST',
+      url: new URL(escapeName(name), target.mintUrl),
+      what: `Exchanging the OIDC token for '${name}' at ${target.title}`,
+      headers: { accept: 'application/json' },
+      // The JWT travels in the Authorization header, fresh for every attempt.
+      attemptHeaders: async () => {
+        const jwt = await idToken();
+        claims = decodeClaims(jwt);
+        return { authorization: `Bearer ${jwt}` };
+      },
+      body: () => ({ data: new Uint8Array(0), length: 0 }),
+    });
+    const answer = parseJson(res) as { token?: unknown; expires?: unknown } | undefined;
+    if ((res.status === 201 || res.status === 200) && typeof answer?.token === 'string' && answer.token) {
+      const token = answer.token;
+      core.setSecret(token);
+      return { token, authorization: `Bearer ${token}`, expiresAt: expiry(answer.expires), trusted: true };
+    }
+    throw mintFailure(target, name, res, claims);
+  },
+
+  staticCredential(token) {
+    // The password input was masked when it was read; the header only prefixes it.
+    return { token, authorization: `Bearer ${token}`, expiresAt: undefined, trusted: false };
+  },
+
+  async upload(target, credential, pkg, options) {
+    const { tag, explicit } = chooseDistTag(pkg, options.tag);
+    const existing = await packument(target, credential, pkg);
+    const published = typeof existing === 'object' ? existing.versions?.[pkg.version] : undefined;
+    if (published) {
+      if (options.skipExisting)
+        return { status: 'skipped', message: `${pkg.name}@${pkg.version} already exists` };
+      throw existsError(
+        target,
+        pkg,
+        `You cannot publish over the previously published versions: ${pkg.version}.`,
+      );
+    }
+    const higher = typeof existing === 'object' && !explicit ? latestGoesBack(existing, pkg) : undefined;
+    if (higher) {
+      throw new ActionError(
+        `${pkg.name}@${pkg.version} would move 'latest' back from ${higher}; nothing was sent for ${pkg.file}.`,
+        {
+          cause: `npm refuses this too: "Cannot implicitly apply the "latest" tag because previously published version ${higher} is higher than the new version ${pkg.version}."`,
+          fix: "Give this release its own dist-tag (e.g. 'tag: v1-maintenance'), or bump the version above the latest release.",
+        },
+      );
+    }
+    const { body, shasum } = await documentBody(pkg, target, tag, options.access || pkg.configAccess);
+    const res = await send({
+      method: 'PUT',
+      url: endpoint(target.url, escapeName(pkg.name)),
+      what: `Publishing ${pkg.file} to ${target.title}`,
+      headers: { authorization: credential.authorization },
+      timeoutMs: PUBLISH_TIMEOUT_MS,
+      body: () => ({ data: body, length: body.length, contentType: 'application/json' }),
+    });
+    if (res.status >= 200 && res.status < 300) {
+      return { status: 'uploaded', message: `${pkg.name}@${pkg.version} published with tag ${tag}` };
+    }
+    if (alreadyPublished(res)) {
+      if (options.skipExisting)
+        return { status: 'skipped', message: `${pkg.name}@${pkg.version} already exists` };
+      // An attempt that timed out may have gone through: our own bytes there mean our publish landed.
+      const after = res.retried ? await packument(target, credential, pkg) : undefined;
+      if (typeof after === 'object' && after.versions?.[pkg.version]?.dist?.shasum === shasum) {
+        return { status: 'uploaded', message: 'published (confirmed after a retry)' };
+      }
+    }
+    throw publishFailure(target, credential, pkg, res);
+  },
+
+  fileUrl(target, pkg) {
+    if (isPublicRegistry(target)) return `https://www.npmjs.com/package/${pkg.name}/v/${pkg.version}`;
+    return endpoint(target.url, pkg.name).href;
+  },
+
+  publisherForm(claims, artifacts) {
+    const repository = claimText(claims, 'repository') ?? '';
+    const owner = claimText(claims, 'repository_owner') ?? '';
+    return [
+      { label: 'Package', value: [...new Set(artifacts.map((a) => a.name))].join(', ') },
+      { label: 'Publisher', value: 'GitHub Actions' },
+      { label: 'Organization or user', value: owner },
+      { label: 'Repository', value: repository.slice(owner.length + 1) },
+      { label: 'Workflow filename', value: workflowFile(claimText(claims, 'workflow_ref')) ?? '' },
+      { label: 'Environment name', value: claimText(claims, 'environment') ?? '(leave empty)' },
+    ];
+  },
+};

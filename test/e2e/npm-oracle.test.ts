@@ -1,0 +1,333 @@
+/**
+ * Oracles for npm. (1) A real registry server, Verdaccio, takes what the bundled action publishes, and the
+ * real `npm install` installs it from there. (2) The real `npm publish` (npm 11) publishes to the emulator,
+ * once with a token in .npmrc and once through its own OIDC exchange, and sends the same document as the
+ * action on every part a registry relies on.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { defaultClaims, type Issuer, startIssuer } from '../fakes/issuer.ts';
+import {
+  defaultPublisher,
+  documentSignature,
+  type NpmRegistry,
+  packNpm,
+  runNpm,
+  startNpm,
+} from '../fakes/npm.ts';
+import { FIXTURES, findLeaks, ROOT, runAction, wasMasked } from '../helpers/action.ts';
+
+const FIXTURE = path.join(FIXTURES, 'npm/tp-sample-0.1.0.tgz');
+const SCOPED = '@octo-org/tp-scoped';
+const VERDACCIO = path.join(ROOT, 'node_modules/verdaccio/bin/verdaccio');
+
+let tmp: string;
+let scoped: string;
+
+before(async () => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tp-npm-oracle-'));
+  scoped = await packNpm(tmp, {
+    name: SCOPED,
+    version: '1.2.0',
+    readme: '# tp-scoped\n\nInstalled from a registry.\n',
+    publishConfig: { access: 'public' },
+  });
+});
+after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+/** A port nothing listens on: bind 127.0.0.1:0, read the port, let it go. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+interface Verdaccio {
+  url: string;
+  child: ChildProcess;
+  log: () => string;
+  stop(): Promise<void>;
+}
+
+/** Verdaccio 6 on 127.0.0.1 with storage in a temp dir, no uplinks (nothing leaves this machine). */
+async function startVerdaccio(): Promise<Verdaccio> {
+  const dir = fs.mkdtempSync(path.join(tmp, 'verdaccio-'));
+  const config = path.join(dir, 'config.yaml');
+  fs.writeFileSync(
+    config,
+    [
+      `storage: ${path.join(dir, 'storage')}`,
+      'auth:',
+      '  htpasswd:',
+      `    file: ${path.join(dir, 'htpasswd')}`,
+      '    max_users: 10',
+      'uplinks: {}',
+      'packages:',
+      "  '@*/*':",
+      '    access: $all',
+      '    publish: $authenticated',
+      "  '**':",
+      '    access: $all',
+      '    publish: $authenticated',
+      'max_body_size: 100mb',
+      'web:',
+      '  enable: false',
+      'log: { type: stdout, format: json, level: warn }',
+      '',
+    ].join('\n'),
+  );
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const child = spawn(process.execPath, [VERDACCIO, '--config', config, '--listen', `127.0.0.1:${port}`], {
+    cwd: dir,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+    await exited;
+    clearTimeout(timer);
+  };
+  // Up to 30 s for it to answer.
+  for (let i = 0; i < 300; i++) {
+    if (child.exitCode !== null) break;
+    const ok = await fetch(`${url}/-/ping`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) return { url, child, log: () => output, stop };
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await stop();
+  throw new Error(`Verdaccio did not start:\n${output}`);
+}
+
+/** What is in an installed package's folder. */
+const installed = (project: string, name: string, file: string): string =>
+  fs.readFileSync(path.join(project, 'node_modules', name, file), 'utf8');
+
+describe('Verdaccio, a real npm registry, takes what the action publishes', () => {
+  let verdaccio: Verdaccio;
+  before(async () => {
+    verdaccio = await startVerdaccio();
+  });
+  after(async () => {
+    await verdaccio?.stop();
+  });
+
+  it('publishes with a Verdaccio token, and npm install gets both packages back, byte for byte', async () => {
+    const user = await fetch(`${verdaccio.url}/-/user/org.couchdb.user:tp-user`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'tp-user', password: 'tp-password-1234' }),
+    });
+    assert.equal(user.status, 201, await user.clone().text());
+    const { token } = (await user.json()) as { token: string };
+    assert.ok(token);
+
+    const result = await runAction({
+      files: [FIXTURE, scoped],
+      inputs: { 'repository-url': `${verdaccio.url}/`, password: token },
+    });
+    assert.equal(result.code, 0, `${result.stdout}\n${verdaccio.log()}`);
+    assert.deepEqual(
+      result.published.map((p) => [p.name, p.version, p.status]),
+      [
+        [SCOPED, '1.2.0', 'uploaded'],
+        ['tp-sample', '0.1.0', 'uploaded'],
+      ],
+    );
+    assert.ok(wasMasked(result, token));
+    assert.deepEqual(findLeaks(result, [token]), []);
+
+    const project = fs.mkdtempSync(path.join(tmp, 'consumer-'));
+    fs.writeFileSync(
+      path.join(project, 'package.json'),
+      JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }),
+    );
+    const install = await runNpm(
+      [
+        'install',
+        'tp-sample@0.1.0',
+        `${SCOPED}@1.2.0`,
+        '--registry',
+        `${verdaccio.url}/`,
+        '--no-audit',
+        '--no-fund',
+      ],
+      { cwd: project },
+    );
+    assert.equal(install.code, 0, `${install.stdout}\n${install.stderr}`);
+    assert.equal(
+      installed(project, 'tp-sample', 'index.js'),
+      fs.readFileSync(path.join(FIXTURES, 'npm/src/index.js'), 'utf8'),
+    );
+    assert.equal(JSON.parse(installed(project, 'tp-sample', 'package.json')).version, '0.1.0');
+    assert.equal(installed(project, SCOPED, 'index.js'), 'module.exports = {"version":"1.2.0"};\n');
+    assert.equal(installed(project, SCOPED, 'README.md'), '# tp-scoped\n\nInstalled from a registry.\n');
+    // npm checked each tarball against the integrity the action sent.
+    const lock = JSON.parse(fs.readFileSync(path.join(project, 'package-lock.json'), 'utf8')) as {
+      packages: Record<string, { integrity?: string; resolved?: string }>;
+    };
+    assert.match(
+      lock.packages['node_modules/tp-sample']?.resolved ?? '',
+      new RegExp(`^${verdaccio.url}/tp-sample/-/tp-sample-0\\.1\\.0\\.tgz$`),
+    );
+    assert.match(lock.packages[`node_modules/${SCOPED}`]?.integrity ?? '', /^sha512-/);
+
+    // The packument now shows the versions: a re-run fails clearly, or skips.
+    const again = await runAction({
+      files: [FIXTURE],
+      inputs: { 'repository-url': `${verdaccio.url}/`, password: token },
+    });
+    assert.equal(again.code, 1);
+    assert.match(again.stdout, /tp-sample@0\.1\.0 is already published/);
+    const skipped = await runAction({
+      files: [FIXTURE],
+      inputs: { 'repository-url': `${verdaccio.url}/`, password: token, 'skip-existing': 'true' },
+    });
+    assert.equal(skipped.code, 0, skipped.stdout);
+    assert.equal(skipped.published[0]?.status, 'skipped');
+  });
+});
+
+describe('npm publish and the action send the same document', () => {
+  let issuer: Issuer;
+  const registries: NpmRegistry[] = [];
+
+  before(async () => {
+    issuer = await startIssuer();
+  });
+  after(async () => {
+    for (const r of registries) await r.close();
+    await issuer.close();
+  });
+
+  /** An emulator where both packages exist (one older version each) with this repository's publisher. */
+  async function emulator(): Promise<NpmRegistry> {
+    const registry = await startNpm({
+      issuer,
+      publishers: { 'tp-sample': [defaultPublisher()], [SCOPED]: [defaultPublisher()] },
+    });
+    registry.addPackage('tp-sample', ['0.0.1']);
+    registry.addPackage(SCOPED, ['1.0.0']);
+    registries.push(registry);
+    return registry;
+  }
+
+  /** `npm publish <tarball>` to the emulator; `env` adds what a GitHub runner would have. */
+  function npmPublish(
+    registry: NpmRegistry,
+    file: string,
+    opts: { token?: string; env?: Record<string, string> },
+  ) {
+    const host = new URL(registry.url).host;
+    return runNpm(
+      ['publish', file, '--registry', `${registry.url}/`, '--provenance=false', '--ignore-scripts'],
+      {
+        cwd: tmp,
+        npmrc: opts.token ? `//${host}/:_authToken=${opts.token}\n` : '',
+        env: opts.env,
+      },
+    );
+  }
+
+  it('matches on every part a registry relies on, for the fixture and a scoped package', async () => {
+    const forNpm = await emulator();
+    const forAction = await emulator();
+    issuer.claims = defaultClaims();
+
+    // The fixture: npm with a token minted the way the action gets one.
+    const jwtRes = await fetch(`${issuer.requestUrl}&audience=npm:127.0.0.1`, {
+      headers: { authorization: `bearer ${issuer.requestToken}` },
+    });
+    const { value: jwt } = (await jwtRes.json()) as { value: string };
+    const minted = await fetch(`${forNpm.url}/-/npm/v1/oidc/token/exchange/package/tp-sample`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${jwt}` },
+    });
+    const { token } = (await minted.json()) as { token: string };
+    const fixture = await npmPublish(forNpm, FIXTURE, { token });
+    assert.equal(fixture.code, 0, `${fixture.stdout}\n${fixture.stderr}`);
+
+    // The scoped package: npm's own trusted publishing, with our fake GitHub issuer.
+    const requests = issuer.requests.length;
+    const viaOidc = await npmPublish(forNpm, scoped, {
+      env: {
+        GITHUB_ACTIONS: 'true',
+        ACTIONS_ID_TOKEN_REQUEST_URL: issuer.requestUrl,
+        ACTIONS_ID_TOKEN_REQUEST_TOKEN: issuer.requestToken,
+      },
+    });
+    assert.equal(viaOidc.code, 0, `${viaOidc.stdout}\n${viaOidc.stderr}`);
+    // npm asked GitHub for the audience the action uses and exchanged where the emulator listens.
+    assert.deepEqual(
+      issuer.requests.slice(requests).map((r) => r.audience),
+      ['npm:127.0.0.1'],
+    );
+    assert.deepEqual(forNpm.exchanges.at(-1), {
+      path: '/-/npm/v1/oidc/token/exchange/package/@octo-org%2ftp-scoped',
+      name: SCOPED,
+      status: 201,
+    });
+
+    const result = await runAction({
+      files: [FIXTURE, scoped],
+      oidc: { requestUrl: issuer.requestUrl, requestToken: issuer.requestToken },
+      inputs: { 'repository-url': forAction.url },
+    });
+    assert.equal(result.code, 0, result.stdout);
+
+    const byName = (r: NpmRegistry, name: string) => r.documents.find((d) => d.name === name)?.document;
+    const versionOf = (doc: Record<string, unknown> | undefined): Record<string, unknown> =>
+      Object.values((doc?.versions ?? {}) as Record<string, Record<string, unknown>>)[0] ?? {};
+    for (const [name, file] of [
+      ['tp-sample', FIXTURE],
+      [SCOPED, scoped],
+    ] as const) {
+      const [theirs, ours] = [forNpm, forAction].map((r) => r.documents.find((d) => d.name === name));
+      assert.equal(theirs?.status, 200, `npm's ${name}`);
+      assert.equal(ours?.status, 200, `the action's ${name}`);
+      assert.equal(ours?.path, theirs?.path);
+      assert.equal(ours?.headers['content-type'], theirs?.headers['content-type']);
+      const signature = documentSignature(theirs?.document);
+      assert.equal(
+        signature.data,
+        fs.readFileSync(file).toString('base64'),
+        `npm attached ${name}'s tarball`,
+      );
+      assert.deepEqual(documentSignature(ours?.document), signature, name);
+      // Every package.json field goes through unchanged.
+      const [npmVersion, actionVersion] = [versionOf(theirs?.document), versionOf(ours?.document)];
+      for (const key of Object.keys(actionVersion).filter(
+        (k) => !['_id', 'dist', 'readme', 'readmeFilename'].includes(k),
+      )) {
+        assert.deepEqual(actionVersion[key], npmVersion[key], `${name} ${key}`);
+      }
+    }
+    // Where the package has a README, both attach it.
+    const [npmScoped, actionScoped] = [forNpm, forAction].map((r) => versionOf(byName(r, SCOPED)));
+    assert.equal(npmScoped?.readme, '# tp-scoped\n\nInstalled from a registry.\n');
+    assert.equal(actionScoped?.readme, npmScoped?.readme);
+    assert.equal(actionScoped?.readmeFilename, npmScoped?.readmeFilename);
+  });
+});
