@@ -49,4 +49,4 @@ ${a}`,this.dataLineCount++;return}if(li(A,s,YS)){HS(A,n)&&(this.setEventFieldSiz
   permissions:
     id-token: write
 (Or give a long-lived token in the 'password' input, if trusted publishing cannot be used.)`})}async function ST(e,A=process.env){fU(A);let t=new URL(`${A.ACTIONS_ID_TOKEN_REQUEST_URL}&audience=${encodeURIComponent(e)}`),r=await Xu({method:"GET",url:t,headers:{authorization:`Bearer ${A.ACTIONS_ID_TOKEN_REQUEST_TOKEN}`,accept:"application/json"},what:"Requesting the OIDC token from GitHub",timeoutMs:2e4}),s=$u(r)?.value;if(r.status!==200||typeof s!="string"||!s)throw new GA(`GitHub refused the OIDC token request: HTTP ${r.status} ${r.reason}.`,{cause:"The job lacks the id-token: write permission, or GitHub had a fault.",fix:"Add `permissions: id-token: write` to the publishing job and re-run it."});return Xc(s),s}export{Jb as a,Xc as b,cT as c,gT as d,Ub as e,rU as f,Ou as g,QT as h,ET as i,GA as j,fT as k,Xu as l,ju as m,wT as n,$u as o,kT as p,RT as q,FT as r,NT as s,fU as t,ST as u};
-/*! For license information please see chunk-SNT3WFGL.js.LEGAL.txt */
+/*! For license information please see chunk-KMH66HQN.js.LEGAL.txt */

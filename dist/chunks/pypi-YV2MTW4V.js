@@ -1,5 +1,5 @@
 import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);
-import{a as M}from"./chunk-KNGFCEQT.js";import{a as A,c as j,d as E,f as I}from"./chunk-UQY7DOZC.js";import{b as _,j as c,l as w,n as C,o as P,q as y,s as L}from"./chunk-SNT3WFGL.js";import"./chunk-67BG23Y2.js";function R(e){let n=e.replace(/\r\n?/g,`
+import{a as M}from"./chunk-KNGFCEQT.js";import{a as A,c as j,d as E,f as I}from"./chunk-7BUIYI6B.js";import{b as _,j as c,l as w,n as C,o as P,q as y,s as L}from"./chunk-KMH66HQN.js";import"./chunk-67BG23Y2.js";function R(e){let n=e.replace(/\r\n?/g,`
 `),t=n.search(/\n\n|$/),i=n.slice(0,t),s=t<n.length?n.slice(t+2):"",r=[];for(let o of i.split(`
 `)){let a=r[r.length-1];if(/^[ \t]/.test(o)&&a){a[1]+=`
 ${o}`;continue}let d=o.indexOf(":");d<=0||r.push([o.slice(0,d).trim(),o.slice(d+1).trim()])}let l=r.find(([o])=>o.toLowerCase()==="description");return l&&!s&&(s=q(l[1])),{headers:r.filter(([o])=>o.toLowerCase()!=="description"),body:s}}function q(e){return e.trim().split(`
