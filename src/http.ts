@@ -177,22 +177,32 @@ async function sendOnce(req: HttpRequest, url: URL): Promise<Omit<HttpResponse, 
   });
 }
 
+/**
+ * Writes a streamed body with at most one chunk in flight: the next chunk is taken while the last one is
+ * still being flushed to the socket, never before the one ahead of it was. A producer may so reuse a
+ * buffer two chunks later (file-chunks.ts), and a slow registry holds back reading instead of filling memory.
+ */
 async function writeStream(request: http.ClientRequest, data: AsyncIterable<Uint8Array>): Promise<void> {
+  let previous: Promise<void> = Promise.resolve();
   for await (const chunk of data) {
+    await previous;
     if (request.destroyed) return;
-    if (!request.write(chunk)) {
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          request.off('drain', done);
-          request.off('close', done);
-          resolve();
-        };
-        request.on('drain', done);
-        request.on('close', done);
-      });
-    }
+    previous = flushed(request, chunk);
   }
-  request.end();
+  await previous;
+  if (!request.destroyed) request.end();
+}
+
+/** Writes a chunk; settles once it is flushed, or when the request closed (then no callback ever comes). */
+function flushed(request: http.ClientRequest, chunk: Uint8Array): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      request.off('close', done);
+      resolve();
+    };
+    request.on('close', done);
+    request.write(chunk, done);
+  });
 }
 
 export function headerValue(value: string | string[] | undefined): string | undefined {

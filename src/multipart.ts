@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
+import { fileChunks } from './file-chunks.ts';
 import type { RequestBody } from './http.ts';
 
 /**
@@ -25,7 +25,7 @@ export function multipartBody(
   const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
   async function* stream(): AsyncGenerator<Uint8Array> {
     yield head;
-    yield* fs.createReadStream(file.path, { highWaterMark: 1024 * 1024 });
+    yield* fileChunks(file.path);
     yield tail;
   }
   return {

@@ -1,8 +1,8 @@
-import fs from 'node:fs';
 import * as core from '@actions/core';
 import { digestFile } from '../artifacts/digest.ts';
 import { type GemSpec, readGem } from '../artifacts/gem.ts';
 import { ActionError } from '../errors.ts';
+import { fileChunks } from '../file-chunks.ts';
 import { type HttpResponse, jsonBody, parseJson, send } from '../http.ts';
 import { claimText, workflowFile } from '../oidc.ts';
 import type { Artifact, Registry, Target } from './registry.ts';
@@ -163,7 +163,7 @@ export const rubygems: Registry<GemArtifact> = {
       timeoutMs: PUSH_TIMEOUT_MS,
       body: () => ({
         length: gem.size,
-        data: fs.createReadStream(gem.path),
+        data: fileChunks(gem.path),
         contentType: 'application/octet-stream',
       }),
     });

@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ActionError } from '../../src/errors.ts';
 import { backoff, jsonBody, retryDelayMs, send } from '../../src/http.ts';
+import { multipartBody } from '../../src/multipart.ts';
 import { type Listening, listen, send as reply } from '../fakes/http.ts';
 
 const waits: number[] = [];
@@ -118,6 +123,48 @@ describe('send', () => {
       ],
     );
     assert.equal(other.seen.length, 0);
+  });
+
+  it('streams a file body byte for byte; a connection dropped mid-body is retried with a fresh stream', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tp-http-'));
+    const file = path.join(dir, 'big.whl');
+    const data = randomBytes(3 * 1024 * 1024 + 7);
+    fs.writeFileSync(file, data);
+    let attempts = 0;
+    const received: { length: string | undefined; body: Buffer }[] = [];
+    const server = await listen(async (req, res) => {
+      // The first attempt dies once part of its body arrived.
+      if (++attempts === 1) return void req.once('data', () => req.socket.destroy());
+      const chunks: Buffer[] = [];
+      for await (const chunk of req) chunks.push(chunk);
+      received.push({ length: req.headers['content-length'], body: Buffer.concat(chunks) });
+      reply(res, 200, 'ok');
+    });
+    servers.push(server);
+    try {
+      const res = await send({
+        method: 'POST',
+        url: new URL(`${server.origin}/legacy/`),
+        what: 'Uploading',
+        body: () =>
+          multipartBody([['name', 'tp-sample']], {
+            field: 'content',
+            filename: 'big.whl',
+            path: file,
+            size: data.length,
+            contentType: 'application/octet-stream',
+          }),
+      });
+      assert.equal(res.status, 200);
+      assert.equal(res.retried, true);
+      assert.equal(attempts, 2);
+      const [complete] = received;
+      assert.ok(complete);
+      assert.equal(complete.length, String(complete.body.length));
+      assert.ok(complete.body.includes(data));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
