@@ -1,102 +1,51 @@
-// PEP 740 attestations for PyPI: per file, an in-toto statement signed as a DSSE envelope with a Sigstore
-// (Fulcio) certificate for this workflow's GitHub identity, logged in Rekor, then converted to the attestation
-// object PyPI takes in the upload's `attestations` field. publish.ts imports this module dynamically, only
-// when attestations apply: @sigstore/sign and its HTTP stack are most of the bundle, and no other run should
-// pay for loading them.
-import { type BundleWithDsseEnvelope, bundleToJSON } from '@sigstore/bundle';
+// Attestations signed with Sigstore, for every registry that takes them: per file, the registry's in-toto
+// statement (PyPI: a PEP 740 publish attestation; npm: SLSA provenance) signed as a DSSE envelope with a Fulcio
+// certificate for this workflow's GitHub identity and logged in Rekor, as a Sigstore bundle. Each registry
+// sends the bundle in its own form (pypi.ts: PEP 740 objects; npm.ts: the `.sigstore` attachment). publish.ts
+// imports this module dynamically, only when attestations apply: @sigstore/sign and its HTTP stack are most of
+// the bundle, and no other run should pay for loading them.
+import { bundleToJSON, type SerializedBundle } from '@sigstore/bundle';
 import { DSSEBundleBuilder, FulcioSigner, InternalError, RekorWitness } from '@sigstore/sign';
 import { ActionError } from './errors.ts';
 import { PUBLIC_GOOD_REKOR } from './inputs.ts';
-import { fetchIdToken } from './oidc.ts';
+import { type Claims, decodeClaims, fetchIdToken } from './oidc.ts';
 
 type Env = Record<string, string | undefined>;
 
-export const PUBLISH_PREDICATE_TYPE = 'https://docs.pypi.org/attestations/publish/v1';
-const IN_TOTO_STATEMENT_TYPE = 'https://in-toto.io/Statement/v1';
 const IN_TOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
 /** The audience Fulcio requires of an OIDC token. */
 const SIGSTORE_AUDIENCE = 'sigstore';
 /** Per request; @sigstore/sign's own default is no retry at all. */
 const SIGSTORE_FETCH = { timeout: 30_000, retry: { retries: 2, minTimeout: 500, factor: 2 } };
 
-/** What an attestation vouches for: the file name as uploaded and its sha256. */
-export interface AttestationSubject {
-  name: string;
-  sha256: string;
-}
-
-/** PEP 740's attestation object, as pypi-attestations' `Attestation` model serializes it. */
-export interface Pep740Attestation {
-  version: 1;
-  verification_material: {
-    /** base64 of the DER leaf certificate. */
-    certificate: string;
-    /** The Rekor entries, in the protobuf-JSON form of a sigstore bundle's tlogEntries. */
-    transparency_entries: Record<string, unknown>[];
-  };
-  envelope: {
-    /** base64 of the in-toto statement (the DSSE payload). */
-    statement: string;
-    /** base64 of the DSSE signature. */
-    signature: string;
-  };
+/** One file to attest. */
+export interface AttestationRequest {
+  /** The file's name, for the log and errors. */
+  file: string;
+  /**
+   * The in-toto statement to sign, built from the claims of the very token Fulcio certifies (so the statement
+   * and the certificate name the same workflow run), or why this file gets none.
+   */
+  statement(claims: Claims): Promise<Buffer | string>;
 }
 
 export interface SignedAttestation {
-  subject: AttestationSubject;
-  attestation: Pep740Attestation;
+  file: string;
+  /** The Sigstore bundle in its JSON form (bundleToJSON), as sigstore-js' `attest` returns it to npm. */
+  bundle: SerializedBundle;
   /** The Rekor entry's log index, for the summary. */
   logIndex: string;
+}
+
+export interface SkippedAttestation {
+  file: string;
+  /** Why the registry takes no attestation for this file. */
+  skipped: string;
 }
 
 export interface SigningServices {
   fulcioUrl: URL;
   rekorUrl: URL;
-}
-
-/**
- * The statement pypi-attestations' `Attestation.sign` builds, byte for byte: sigstore-python's StatementBuilder
- * writes compact JSON in this key order, with a null predicate.
- */
-export function publishStatement(subject: AttestationSubject): Buffer {
-  return Buffer.from(
-    JSON.stringify({
-      _type: IN_TOTO_STATEMENT_TYPE,
-      subject: [{ name: subject.name, digest: { sha256: subject.sha256 } }],
-      predicateType: PUBLISH_PREDICATE_TYPE,
-      predicate: null,
-    }),
-  );
-}
-
-/** pypi-attestations' `Attestation.from_bundle`: the leaf certificate, the tlog entries, payload and signature. */
-export function toPep740(bundle: BundleWithDsseEnvelope): Pep740Attestation {
-  const material = bundle.verificationMaterial.content;
-  const certificate =
-    material.$case === 'certificate'
-      ? material.certificate.rawBytes
-      : material.$case === 'x509CertificateChain'
-        ? material.x509CertificateChain.certificates[0]?.rawBytes
-        : undefined;
-  const envelope = bundle.content.dsseEnvelope;
-  const [signature, ...more] = envelope.signatures;
-  if (!certificate) throw new Error('the Sigstore bundle has no signing certificate');
-  if (!signature || more.length > 0)
-    throw new Error(`expected exactly one signature, got ${envelope.signatures.length}`);
-  return {
-    version: 1,
-    verification_material: {
-      certificate: certificate.toString('base64'),
-      transparency_entries: bundleToJSON(bundle).verificationMaterial.tlogEntries as unknown as Record<
-        string,
-        unknown
-      >[],
-    },
-    envelope: {
-      statement: envelope.payload.toString('base64'),
-      signature: signature.sig.toString('base64'),
-    },
-  };
 }
 
 const baseUrl = (url: URL): string => url.href.replace(/\/+$/, '');
@@ -152,49 +101,59 @@ function signingFailure(err: unknown, file: string, services: SigningServices): 
 }
 
 /**
- * Signs one PEP 740 publish attestation per subject, in order. Every file gets its own signing session: a
- * fresh 'sigstore' JWT (fetchIdToken masks it), an ephemeral key and a Fulcio certificate (valid 10 minutes,
- * so a long release never signs with an expired one), and its own Rekor entry.
+ * Signs one attestation per request, in order. Every file gets its own signing session: a fresh 'sigstore' JWT
+ * (fetchIdToken masks it) whose claims the registry builds the statement from, an ephemeral key and a Fulcio
+ * certificate for that JWT (valid 10 minutes, so a long release never signs with an expired one), and its own
+ * Rekor entry.
  */
 export async function signAttestations(
-  subjects: AttestationSubject[],
+  requests: AttestationRequest[],
   services: SigningServices,
   env: Env,
-): Promise<SignedAttestation[]> {
-  const builder = new DSSEBundleBuilder({
-    signer: new FulcioSigner({
-      fulcioBaseURL: baseUrl(services.fulcioUrl),
-      identityProvider: { getToken: () => fetchIdToken(SIGSTORE_AUDIENCE, env) },
-      ...SIGSTORE_FETCH,
-    }),
-    witnesses: [new RekorWitness({ rekorBaseURL: baseUrl(services.rekorUrl), ...SIGSTORE_FETCH })],
-  });
-  const signed: SignedAttestation[] = [];
-  for (const subject of subjects) {
-    let bundle: BundleWithDsseEnvelope;
+): Promise<(SignedAttestation | SkippedAttestation)[]> {
+  const results: (SignedAttestation | SkippedAttestation)[] = [];
+  for (const { file, statement } of requests) {
+    let bundle: SerializedBundle;
     try {
-      bundle = await builder.create({ data: publishStatement(subject), type: IN_TOTO_PAYLOAD_TYPE });
+      const jwt = await fetchIdToken(SIGSTORE_AUDIENCE, env);
+      const payload = await statement(decodeClaims(jwt) ?? {});
+      if (typeof payload === 'string') {
+        results.push({ file, skipped: payload });
+        continue;
+      }
+      const builder = new DSSEBundleBuilder({
+        signer: new FulcioSigner({
+          fulcioBaseURL: baseUrl(services.fulcioUrl),
+          // The JWT the statement was built from, and no other: Fulcio certifies the same claims.
+          identityProvider: { getToken: async () => jwt },
+          ...SIGSTORE_FETCH,
+        }),
+        witnesses: [new RekorWitness({ rekorBaseURL: baseUrl(services.rekorUrl), ...SIGSTORE_FETCH })],
+      });
+      bundle = bundleToJSON(await builder.create({ data: payload, type: IN_TOTO_PAYLOAD_TYPE }));
     } catch (err) {
-      throw signingFailure(err, subject.name, services);
+      throw signingFailure(err, file, services);
     }
-    const attestation = toPep740(bundle);
-    signed.push({
-      subject,
-      attestation,
-      logIndex: bundle.verificationMaterial.tlogEntries[0]?.logIndex ?? '?',
-    });
+    results.push({ file, bundle, logIndex: bundle.verificationMaterial.tlogEntries[0]?.logIndex ?? '?' });
   }
-  return signed;
+  return results;
 }
 
-/** The log and summary lines: each file's transparency-log index (with a search link on the public log). */
-export function describeAttestations(signed: SignedAttestation[], services: SigningServices): string {
+/**
+ * The log and summary lines: each file's transparency-log index (with a search link on the public log).
+ * `kind` names one attestation, e.g. 'PEP 740 attestation'.
+ */
+export function describeAttestations(
+  signed: SignedAttestation[],
+  kind: string,
+  services: SigningServices,
+): string {
   const publicLog = baseUrl(services.rekorUrl) === PUBLIC_GOOD_REKOR;
   return [
-    `PEP 740 attestations, signed with a certificate from ${services.fulcioUrl.origin} and logged in ${services.rekorUrl.origin}:`,
+    `${kind}s, signed with a certificate from ${services.fulcioUrl.origin} and logged in ${services.rekorUrl.origin}:`,
     ...signed.map(
-      ({ subject, logIndex }) =>
-        `  ${subject.name}  transparency log index ${logIndex}${publicLog ? `  https://search.sigstore.dev/?logIndex=${logIndex}` : ''}`,
+      ({ file, logIndex }) =>
+        `  ${file}  transparency log index ${logIndex}${publicLog ? `  https://search.sigstore.dev/?logIndex=${logIndex}` : ''}`,
     ),
   ].join('\n');
 }

@@ -132,12 +132,10 @@ class Session {
     }
   }
 
-  /** PEP 740 attestations go with trusted uploads to registries that take them (PyPI, TestPyPI). */
+  /** Attestations go with trusted uploads to registries that take them (PyPI, TestPyPI, npm). */
   attestationsApply(): boolean {
     return (
-      this.inputs.attestations &&
-      !this.inputs.password &&
-      this.release.registry.attestationSubject !== undefined
+      this.inputs.attestations && !this.inputs.password && this.release.registry.attestations !== undefined
     );
   }
 
@@ -147,8 +145,8 @@ class Session {
     const { target } = this.release;
     core.notice(
       this.inputs.password
-        ? `Attestations apply only to trusted publishing: ${target.title} takes them only from an upload authenticated by a trusted publisher, so the files go up without them (with the token in 'password').`
-        : `Attestations apply only to trusted publishing to PyPI and TestPyPI; ${target.title} gets the files without them.`,
+        ? `Attestations apply only to trusted publishing: they are signed with the job's OIDC identity for an upload authenticated by a trusted publisher, so the files go up to ${target.title} without them (with the token in 'password').`
+        : `Attestations apply only to trusted publishing to PyPI, TestPyPI and npm; ${target.title} gets the files without them.`,
     );
   }
 
@@ -157,19 +155,36 @@ class Session {
    * loaded here, not at start-up: runs without attestations never load Sigstore.
    */
   async attest(): Promise<void> {
-    const { registry, artifacts } = this.release;
-    const subjectOf = registry.attestationSubject;
-    if (!this.attestationsApply() || !subjectOf) return;
+    const { registry, target, artifacts } = this.release;
+    const spec = registry.attestations;
+    if (!this.attestationsApply() || !spec) return;
     // A job without an ID token fails here as it would at the exchange, before Sigstore is even loaded.
     checkTrustedPublishingPossible(this.env);
     const { describeAttestations, signAttestations } = await import('./attestations.ts');
-    const subjects = artifacts.map((a) => subjectOf.call(registry, a));
-    const signed = await signAttestations(subjects, this.inputs, this.env);
+    const context = { target, options: this.options, env: this.env };
+    const results = await signAttestations(
+      artifacts.map((artifact) => ({
+        file: spec.subject(artifact),
+        statement: (claims: Claims) => spec.statement(artifact, { ...context, claims }),
+      })),
+      this.inputs,
+      this.env,
+    );
+    const signed = results.flatMap((r) => ('bundle' in r ? [r] : []));
+    const skipped = new Map<string, string[]>();
     artifacts.forEach((artifact, i) => {
-      const attestation = signed[i]?.attestation;
-      if (attestation) artifact.attestations = [attestation];
+      const result = results[i];
+      if (result && 'bundle' in result) artifact.attestations = [result.bundle];
+      else if (result) skipped.set(result.skipped, [...(skipped.get(result.skipped) ?? []), result.file]);
     });
-    const block = describeAttestations(signed, this.inputs);
+    // A registry's own rule (npm: public repositories and packages only) is no failure; asked for, it is said.
+    for (const [reason, files] of skipped) {
+      const line = `No ${spec.kind} for ${files.join(', ')}: ${reason}`;
+      if (this.inputs.attestationsGiven) core.notice(line);
+      else core.info(line);
+    }
+    if (signed.length === 0) return;
+    const block = describeAttestations(signed, spec.kind, this.inputs);
     core.info(block);
     this.summary.push(block);
   }
@@ -189,7 +204,7 @@ class Session {
       ...formLines(registry.publisherForm(this.claims ?? {}, artifacts, target), target.title),
       ...(this.attestationsApply()
         ? [
-            `Attestations: each file would get a PEP 740 attestation signed at ${this.inputs.fulcioUrl.origin} and logged in ${this.inputs.rekorUrl.origin}; none was signed.`,
+            `Attestations: each file would get a ${registry.attestations?.kind} signed at ${this.inputs.fulcioUrl.origin} and logged in ${this.inputs.rekorUrl.origin}; none was signed.`,
           ]
         : []),
     ].join('\n');

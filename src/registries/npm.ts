@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import * as core from '@actions/core';
+import type { SerializedBundle } from '@sigstore/bundle';
 import { digestFile } from '../artifacts/digest.ts';
 import {
   chooseDistTag,
@@ -16,7 +18,9 @@ import {
 import { ActionError } from '../errors.ts';
 import { type HttpResponse, headerValue, parseJson, send } from '../http.ts';
 import { type Claims, claimText, decodeClaims, workflowFile } from '../oidc.ts';
-import type { Artifact, Credential, PublishOptions, Registry, Target } from './registry.ts';
+import type { Artifact, Credential, Registry, Target } from './registry.ts';
+
+type Env = Record<string, string | undefined>;
 
 export interface NpmArtifact extends Artifact, NpmPackage {}
 
@@ -119,6 +123,19 @@ function publishFailure(
       causeProven: true,
     });
   }
+  // The registry verifies the provenance bundle before it stores anything: 422 "Error verifying sigstore
+  // provenance bundle: <reason>".
+  if (/Error verifying sigstore provenance bundle/i.test(said)) {
+    const expected = /expected to match "([^"]+)" from provenance/.exec(said)?.[1];
+    return new ActionError(message, {
+      cause: expected
+        ? "npm compares package.json's repository.url with the repository the provenance names (the one this workflow runs in), and they differ."
+        : 'The registry could not verify the provenance attestation; its reason is above.',
+      fix: expected
+        ? `Set "repository": {"type": "git", "url": "git+${expected}.git"} in package.json and rebuild with \`npm pack\`; or set 'attestations: false' to publish without provenance.`
+        : "Set 'attestations: false' to publish without provenance, and report this with the log.",
+    });
+  }
   if (res.status === 413) {
     return new ActionError(message, {
       cause: `The publish document (the ${pkg.size}-byte tarball, base64-encoded) is over the registry's size limit.`,
@@ -147,7 +164,8 @@ function publishFailure(
 
 /**
  * The document `npm publish` PUTs (libnpmpublish's buildMetadata): the packed package.json plus `_id`, the
- * README and `dist`, one dist-tag, and the tarball base64-encoded under its scoped name.
+ * README and `dist`, one dist-tag, the tarball base64-encoded under its scoped name and, with provenance, the
+ * Sigstore bundle as `<name>-<version>.sigstore`.
  */
 export function publishDocument(
   pkg: NpmPackage,
@@ -155,6 +173,7 @@ export function publishDocument(
   registry: URL,
   tag: string,
   access: string,
+  provenance?: SerializedBundle,
 ): Record<string, unknown> {
   const fileName = `${pkg.name}-${pkg.version}.tgz`;
   const manifest = pkg.manifest;
@@ -184,9 +203,100 @@ export function publishDocument(
         data: tarball.toString('base64'),
         length: tarball.length,
       },
+      ...(provenance ? { [`${pkg.name}-${pkg.version}.sigstore`]: provenanceAttachment(provenance) } : {}),
     },
   };
 }
+
+/** libnpmpublish: the bundle's JSON as text (not base64), its media type, and the text's length. */
+function provenanceAttachment(bundle: SerializedBundle) {
+  const data = JSON.stringify(bundle);
+  return { content_type: bundle.mediaType, data, length: data.length };
+}
+
+const IN_TOTO_STATEMENT_V1 = 'https://in-toto.io/Statement/v1';
+export const SLSA_PROVENANCE_V1 = 'https://slsa.dev/provenance/v1';
+const GITHUB_BUILDER_ID_PREFIX = 'https://github.com/actions/runner';
+const GITHUB_BUILD_TYPE = 'https://slsa-framework.github.io/github-actions-buildtypes/workflow/v1';
+
+/** npm-package-arg's toPurl for the default registry: a scope's `@` percent-encoded, its `/` kept. */
+export const npmPurl = (name: string, version: string): string =>
+  `pkg:npm/${name.replace(/^@/, '%40')}@${version}`;
+
+/**
+ * libnpmpublish's generateProvenance on GitHub Actions (lib/provenance.js), key for key, with the subject
+ * publish.js gives it. npm reads every value from the runner's environment; here the claims of the token whose
+ * certificate signs the statement come first, so the statement names the run the certificate names (the runner
+ * sets both from the same run: on GitHub the bytes are npm's). GITHUB_SERVER_URL has no claim.
+ */
+export function provenanceStatement(
+  pkg: { name: string; version: string },
+  sha512: string,
+  claims: Claims,
+  env: Env,
+): Buffer {
+  const value = (claim: string, variable: string) => claimText(claims, claim) ?? env[variable];
+  const server = env.GITHUB_SERVER_URL || 'https://github.com';
+  const repository = value('repository', 'GITHUB_REPOSITORY');
+  // owner/repo/.github/workflows/release.yml@refs/tags/v1 → .github/workflows/release.yml, refs/tags/v1
+  const relativeRef = (value('workflow_ref', 'GITHUB_WORKFLOW_REF') ?? '').replace(`${repository}/`, '');
+  const at = relativeRef.indexOf('@');
+  return Buffer.from(
+    JSON.stringify({
+      _type: IN_TOTO_STATEMENT_V1,
+      subject: [{ name: npmPurl(pkg.name, pkg.version), digest: { sha512 } }],
+      predicateType: SLSA_PROVENANCE_V1,
+      predicate: {
+        buildDefinition: {
+          buildType: GITHUB_BUILD_TYPE,
+          externalParameters: {
+            workflow: {
+              ref: relativeRef.slice(at + 1),
+              repository: `${server}/${repository}`,
+              path: relativeRef.slice(0, at),
+            },
+          },
+          internalParameters: {
+            github: {
+              event_name: value('event_name', 'GITHUB_EVENT_NAME'),
+              repository_id: value('repository_id', 'GITHUB_REPOSITORY_ID'),
+              repository_owner_id: value('repository_owner_id', 'GITHUB_REPOSITORY_OWNER_ID'),
+            },
+          },
+          resolvedDependencies: [
+            {
+              uri: `git+${server}/${repository}@${value('ref', 'GITHUB_REF')}`,
+              digest: { gitCommit: value('sha', 'GITHUB_SHA') },
+            },
+          ],
+        },
+        runDetails: {
+          builder: { id: `${GITHUB_BUILDER_ID_PREFIX}/${value('runner_environment', 'RUNNER_ENVIRONMENT')}` },
+          metadata: {
+            invocationId: `${server}/${repository}/actions/runs/${value('run_id', 'GITHUB_RUN_ID')}/attempts/${value('run_attempt', 'GITHUB_RUN_ATTEMPT')}`,
+          },
+        },
+      },
+    }),
+  );
+}
+
+/** The tarball's sha512 (hex), from the file read again and checked to be the one that was validated. */
+async function tarballSha512(pkg: NpmArtifact): Promise<string> {
+  const [sha256, sha512] = [createHash('sha256'), createHash('sha512')];
+  for await (const chunk of createReadStream(pkg.path)) {
+    sha256.update(chunk as Buffer);
+    sha512.update(chunk as Buffer);
+  }
+  if (sha256.digest('hex') !== pkg.sha256) throw changedError(pkg);
+  return sha512.digest('hex');
+}
+
+const changedError = (pkg: NpmArtifact): ActionError =>
+  new ActionError(`${pkg.file} changed after it was validated; nothing was sent for it.`, {
+    cause: 'Another step or process is writing into packages-dir while this action runs.',
+    fix: 'Let the build finish before this step, and publish from a folder nothing else writes to.',
+  });
 
 /**
  * The JSON body of the publish, from the tarball read again and checked to be the file that was validated.
@@ -199,13 +309,8 @@ async function documentBody(
   access: string,
 ): Promise<{ body: Buffer; shasum: string }> {
   const tarball = await fs.readFile(pkg.path);
-  if (createHash('sha256').update(tarball).digest('hex') !== pkg.sha256) {
-    throw new ActionError(`${pkg.file} changed after it was validated; nothing was sent for it.`, {
-      cause: 'Another step or process is writing into packages-dir while this action runs.',
-      fix: 'Let the build finish before this step, and publish from a folder nothing else writes to.',
-    });
-  }
-  const document = publishDocument(pkg, tarball, target.url, tag, access);
+  if (createHash('sha256').update(tarball).digest('hex') !== pkg.sha256) throw changedError(pkg);
+  const document = publishDocument(pkg, tarball, target.url, tag, access, pkg.attestations?.[0]);
   return {
     body: Buffer.from(JSON.stringify(document)),
     shasum: createHash('sha1').update(tarball).digest('hex'),
@@ -338,6 +443,30 @@ export const npm: Registry<NpmArtifact> = {
   },
 
   exchangeScope: (artifact) => artifact.name,
+
+  attestations: {
+    kind: 'SLSA provenance attestation',
+    subject: (pkg) => pkg.file,
+    async statement(pkg, { target, options, claims, env }) {
+      // When npm makes provenance by itself with trusted publishing (lib/utils/oidc.js): a public repository and
+      // a package the registry shows as public; the registry refuses provenance from private repositories.
+      const repository = claimText(claims, 'repository') ?? 'this repository';
+      const visibility = claimText(claims, 'repository_visibility');
+      if (visibility !== 'public')
+        return `npm takes provenance only from public repositories, and ${repository} is ${visibility ?? 'of unknown visibility'}.`;
+      if ((options.access || pkg.configAccess) === 'restricted')
+        return `npm takes provenance only for public packages, and ${pkg.name} is published with access 'restricted'.`;
+      // npm asks /-/package/<name>/visibility with the minted token; before any exchange, a packument anyone
+      // can read says the same: trusted publishing only publishes packages that exist.
+      const visible = await npm.projectExists?.(target, pkg.name).catch(() => undefined);
+      if (visible !== true) {
+        return visible === false
+          ? `npm takes provenance only for public packages, and ${target.title} shows no ${pkg.name} without credentials.`
+          : `${target.title} did not say whether ${pkg.name} is public, which npm requires for provenance.`;
+      }
+      return provenanceStatement(pkg, await tarballSha512(pkg), claims, env);
+    },
+  },
 
   async audience(target) {
     // npm's client asks GitHub for `npm:` + the registry URL's hostname (no port).

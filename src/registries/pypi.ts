@@ -6,6 +6,7 @@ import { ActionError } from '../errors.ts';
 import { type HttpResponse, jsonBody, parseJson, send } from '../http.ts';
 import { multipartBody } from '../multipart.ts';
 import { claimText, workflowFile } from '../oidc.ts';
+import { publishStatement, toPep740 } from '../pep740.ts';
 import type { Artifact, Registry, Target } from './registry.ts';
 
 export interface PythonArtifact extends Artifact, PythonDistribution {}
@@ -75,7 +76,8 @@ function formBody(artifact: PythonArtifact) {
     ['blake2_256_digest', artifact.blake2_256],
   ];
   // PEP 740: a JSON array of attestation objects; Warehouse refuses an empty one, so none means no field.
-  if (artifact.attestations?.length) fields.push(['attestations', JSON.stringify(artifact.attestations)]);
+  if (artifact.attestations?.length)
+    fields.push(['attestations', JSON.stringify(artifact.attestations.map(toPep740))]);
   return multipartBody(fields, {
     field: 'content',
     filename: artifact.uploadName,
@@ -191,9 +193,11 @@ export const pypi: Registry<PythonArtifact> = {
     return [...artifacts].sort((a, b) => Number(a.filetype !== 'sdist') - Number(b.filetype !== 'sdist'));
   },
 
-  attestationSubject(artifact) {
+  attestations: {
+    kind: 'PEP 740 attestation',
     // The name PyPI stores the file under, which pypi-attestations compares the subject with.
-    return { name: artifact.uploadName, sha256: artifact.sha256 };
+    subject: (artifact) => artifact.uploadName,
+    statement: async (artifact) => publishStatement({ name: artifact.uploadName, sha256: artifact.sha256 }),
   },
 
   async audience(target) {

@@ -1,3 +1,4 @@
+import type { SerializedBundle } from '@sigstore/bundle';
 import type { Claims } from '../oidc.ts';
 
 /** A validated file, ready to publish. Registries extend it with what their upload needs. */
@@ -12,8 +13,11 @@ export interface Artifact {
   blake2_256: string;
   /** Problems worth a warning that do not stop the upload. */
   warnings: string[];
-  /** PEP 740 attestation objects, signed for this file before the exchange and sent with its upload. */
-  attestations?: object[];
+  /**
+   * The Sigstore bundles of this file's attestations, signed before the exchange (attestations.ts) and sent with
+   * its upload in the registry's form (PyPI: PEP 740 objects; npm: the `.sigstore` attachment).
+   */
+  attestations?: SerializedBundle[];
 }
 
 /** The registry instance a release goes to. */
@@ -61,6 +65,24 @@ export interface PublishOptions {
   user: string;
 }
 
+/** What a statement is built from: the run, and the claims of the GitHub token whose certificate signs it. */
+export interface AttestationContext {
+  target: Target;
+  options: PublishOptions;
+  claims: Claims;
+  env: Record<string, string | undefined>;
+}
+
+/** A registry's attestations; attestations.ts signs them, the same way for every registry. */
+export interface Attestations<A extends Artifact = Artifact> {
+  /** What one is called in the log and summary, e.g. 'PEP 740 attestation'. */
+  kind: string;
+  /** The name the file is attested under (its statement's subject), for the log and errors. */
+  subject(artifact: A): string;
+  /** The in-toto statement to sign, as bytes; or why this file gets none (logged, not an error). */
+  statement(artifact: A, context: AttestationContext): Promise<Buffer | string>;
+}
+
 export interface Registry<A extends Artifact = Artifact> {
   /** Which OIDC claim the registry reads the workflow file from. */
   workflowClaim: 'job_workflow_ref' | 'workflow_ref';
@@ -78,10 +100,10 @@ export interface Registry<A extends Artifact = Artifact> {
   /** Checks rules across all files of the release and returns them in upload order. */
   order(artifacts: A[], options: PublishOptions): A[];
   /**
-   * The subject (file name as uploaded, sha256) of the file's PEP 740 attestation. Only registries that take
-   * PEP 740 attestations with a trusted upload (PyPI, TestPyPI) have it; the others are sent none.
+   * The attestation each file gets with a trusted upload: PyPI a PEP 740 publish attestation, npm SLSA
+   * provenance as `npm publish --provenance` makes it. Registries without it are sent none.
    */
-  attestationSubject?(artifact: A): { name: string; sha256: string };
+  attestations?: Attestations<A>;
   /** Files that share one exchange (npm mints per package); without it, one exchange serves the release. */
   exchangeScope?(artifact: A): string;
   audience(target: Target): Promise<string>;

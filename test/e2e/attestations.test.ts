@@ -298,7 +298,7 @@ describe('PEP 740 attestations (bundled action on Node 24, mocked Sigstore)', ()
       assert.equal(gem.code, 0, gem.stdout);
       assert.match(
         gem.stdout,
-        /::notice::Attestations apply only to trusted publishing to PyPI and TestPyPI; RubyGems \(127\.0\.0\.1:\d+\) gets the files without them\./,
+        /::notice::Attestations apply only to trusted publishing to PyPI, TestPyPI and npm; RubyGems \(127\.0\.0\.1:\d+\) gets the files without them\./,
       );
       const quiet = await run({
         files: [GEM],
@@ -316,7 +316,7 @@ describe('PEP 740 attestations (bundled action on Node 24, mocked Sigstore)', ()
     assert.equal(withPassword.code, 0, withPassword.stdout);
     assert.match(
       withPassword.stdout,
-      /::notice::Attestations apply only to trusted publishing: PyPI takes them only/,
+      /::notice::Attestations apply only to trusted publishing: .* so the files go up to PyPI without them \(with the token in 'password'\)\./,
     );
     assert.equal(sigstore.certificates, certificatesBefore, 'nothing signed');
     assert.ok(pypi.uploads.every((u) => attestationsOf(u) === undefined));

@@ -8,7 +8,8 @@
  * `lib/errors.js` (publish failures carried in `error`). The registry's own texts quoted below are those
  * npm users see from registry.npmjs.org; where its source is not public and no text is known, the checks
  * follow npm/npm-registry-couchapp's validate_doc_update.js and updates.js, and the rest say "(emulator)".
- * `npm publish` is the oracle for the wire format (test/e2e/npm-oracle.test.ts).
+ * `npm publish` is the oracle for the wire format (test/e2e/npm-oracle.test.ts). A provenance attachment is
+ * verified as npm-provenance.ts describes when the emulator has a Sigstore trust root.
  */
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -17,10 +18,18 @@ import type http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import type { TrustedRoot } from '@sigstore/protobuf-specs';
 import { decodeJwt } from 'jose';
 import { Parser, type ReadEntry } from 'tar';
 import { type Fault, fault, listen, readBody, send, sendJson } from './http.ts';
 import { type Claims, GITHUB_ISSUER, type Issuer } from './issuer.ts';
+import {
+  PROVENANCE_REFUSAL,
+  ProvenanceError,
+  provenanceBundleJson,
+  type VerifiedProvenance,
+  verifyProvenance,
+} from './npm-provenance.ts';
 
 export type { Fault } from './http.ts';
 
@@ -84,8 +93,15 @@ export interface NpmRegistry {
   faults: { exchange: Fault[]; packument: Fault[]; publish: Fault[] };
   /** Publishes to store and then answer by dropping the connection, as when a reply is lost on the way. */
   lostAnswers: number;
-  /** Puts a package on the registry (trusted publishing only serves existing packages), with its versions. */
-  addPackage(name: string, versions?: string[], opts?: { deprecated?: string[] }): void;
+  /** Verified provenance, by `name@version` (only with a trust root). */
+  provenance: Map<string, VerifiedProvenance>;
+  /** A man in the middle for tests: rewrites a publish's provenance bundle (parsed JSON) before it is checked. */
+  tamperProvenance?: (bundle: Record<string, unknown>) => Record<string, unknown>;
+  /**
+   * Puts a package on the registry (trusted publishing only serves existing packages), with its versions. A
+   * restricted (private) package's packument is shown only to a token that may publish it.
+   */
+  addPackage(name: string, versions?: string[], opts?: { deprecated?: string[]; restricted?: boolean }): void;
   /** A long-lived token, as a user would create on npmjs.com; `packages` '*' may also create packages. */
   addToken(token: string, packages: string[] | '*'): void;
   close(): Promise<void>;
@@ -187,6 +203,8 @@ async function checkDocument(
       tags: Record<string, string>;
       tarball: Buffer;
       file: string;
+      /** The `<name>-<version>.sigstore` attachment, when sent. */
+      provenance: unknown;
     }
 > {
   // validate_doc_update.js
@@ -230,11 +248,12 @@ async function checkDocument(
   if (doc.access === 'restricted' && !name.startsWith('@'))
     return "Can't restrict access to unscoped packages. (emulator)";
   const file = `${name}-${version}.tgz`;
+  const bundleFile = `${name}-${version}.sigstore`;
   const attachments = doc._attachments;
   if (!isObject(attachments)) return 'no _attachments: the tarball must be attached (emulator)';
   const attachmentKeys = Object.keys(attachments);
-  if (attachmentKeys.length !== 1 || attachmentKeys[0] !== file) {
-    return `attachments ${JSON.stringify(attachmentKeys)} do not match the version: expected ["${file}"] (emulator)`;
+  if (!attachmentKeys.includes(file) || attachmentKeys.some((k) => k !== file && k !== bundleFile)) {
+    return `attachments ${JSON.stringify(attachmentKeys)} do not match the version: expected ["${file}"] or ["${file}", "${bundleFile}"] (emulator)`;
   }
   const attachment = attachments[file];
   if (!isObject(attachment) || typeof attachment.data !== 'string')
@@ -265,15 +284,28 @@ async function checkDocument(
   ) {
     return `the tarball's package.json is ${String(packed.name)}@${String(packed.version)}, not ${name}@${version} (emulator)`;
   }
-  return { version, manifest, tags: tags as Record<string, string>, tarball, file };
+  return {
+    version,
+    manifest,
+    tags: tags as Record<string, string>,
+    tarball,
+    file,
+    provenance: attachments[bundleFile],
+  };
 }
 
 export async function startNpm(opts: {
   issuer: Issuer;
   publishers?: Record<string, NpmPublisher[]>;
+  /**
+   * The Sigstore trust root provenance is verified against (npm uses the public-good one). Without it a
+   * `.sigstore` attachment is accepted unread, and no provenance is kept.
+   */
+  trustedRoot?: TrustedRoot;
 }): Promise<NpmRegistry> {
   const { issuer } = opts;
   const tokens = new Map<string, TokenRecord>();
+  const restricted = new Set<string>();
   const usedJti = new Set<string>();
   /** Versions ever published, unpublished ones included: npm never takes them again. */
   const everPublished = new Map<string, Set<string>>();
@@ -328,7 +360,11 @@ export async function startNpm(opts: {
     if (fault(npm.faults.packument, req, res)) return;
     req.resume();
     const doc = npm.packuments.get(name);
-    if (doc) sendJson(res, 200, doc);
+    const token = tokenFor(req);
+    const hidden =
+      restricted.has(name) &&
+      (typeof token === 'string' || (token.packages !== '*' && !token.packages.has(name)));
+    if (doc && !hidden) sendJson(res, 200, doc);
     else sendJson(res, 404, { error: NOT_FOUND });
   }
 
@@ -378,6 +414,23 @@ export async function startNpm(opts: {
     if (typeof checked === 'string') return answer(400, { error: checked });
     const { version, manifest, tags, tarball, file } = checked;
     if (everPublished.get(name)?.has(version)) return answer(403, { error: CANNOT_PUBLISH_OVER(version) });
+    let provenance: VerifiedProvenance | undefined;
+    if (checked.provenance !== undefined && opts.trustedRoot) {
+      try {
+        const json = provenanceBundleJson(checked.provenance);
+        provenance = verifyProvenance(npm.tamperProvenance?.(json) ?? json, {
+          trustedRoot: opts.trustedRoot,
+          name,
+          version,
+          tarball,
+          repository: manifest.repository,
+          publisher: token.publisher,
+        });
+      } catch (err) {
+        if (!(err instanceof ProvenanceError)) throw err;
+        return answer(422, { error: `${PROVENANCE_REFUSAL}: ${err.message}` });
+      }
+    }
     const now = new Date().toISOString();
     const packument: Packument = exists ?? {
       _id: name,
@@ -387,6 +440,17 @@ export async function startNpm(opts: {
       time: { created: now },
     };
     const { readme: _readme, readmeFilename: _file, ...stored } = manifest;
+    // The registry points to the version's attestations from its dist, as pacote reads them.
+    if (provenance) {
+      stored.dist = {
+        ...(stored.dist as Record<string, unknown>),
+        attestations: {
+          url: `${server.origin}/-/npm/v1/attestations/${name}@${version}`,
+          provenance: { predicateType: provenance.predicateType },
+        },
+      };
+      npm.provenance.set(`${name}@${version}`, provenance);
+    }
     packument.versions[version] = stored;
     Object.assign(packument['dist-tags'], tags);
     packument.time[version] = now;
@@ -430,7 +494,10 @@ export async function startNpm(opts: {
     tarballs: new Map(),
     faults: { exchange: [], packument: [], publish: [] },
     lostAnswers: 0,
-    addPackage(name, versions = [], { deprecated = [] } = {}) {
+    provenance: new Map(),
+    addPackage(name, versions = [], { deprecated = [], restricted: isRestricted = false } = {}) {
+      if (isRestricted) restricted.add(name);
+      else restricted.delete(name);
       const now = new Date().toISOString();
       const packument: Packument = {
         _id: name,
@@ -549,6 +616,8 @@ export async function packNpm(
     readme?: string;
     publishConfig?: Record<string, string>;
     padBytes?: number;
+    /** package.json's repository.url, which npm's registry compares with provenance. */
+    repository?: string;
   },
 ): Promise<string> {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tp-npm-pack-'));
@@ -560,6 +629,7 @@ export async function packNpm(
       main: 'index.js',
       license: 'MIT',
       ...(opts.publishConfig ? { publishConfig: opts.publishConfig } : {}),
+      ...(opts.repository ? { repository: { type: 'git', url: opts.repository } } : {}),
     };
     fs.writeFileSync(path.join(work, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
     fs.writeFileSync(

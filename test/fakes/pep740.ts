@@ -6,11 +6,12 @@
 import { X509Certificate } from 'node:crypto';
 import { bundleFromJSON } from '@sigstore/bundle';
 import type { TrustedRoot } from '@sigstore/protobuf-specs';
-import { toSignedEntity, toTrustMaterial, Verifier } from '@sigstore/verify';
-import type { Pep740Attestation } from '../../src/attestations.ts';
+import type { Pep740Attestation } from '../../src/pep740.ts';
+import { GITHUB_ISSUER } from './issuer.ts';
 import { normalizeName, parseVersion, pyBytesRepr, pyRepr } from './python.ts';
+import { type Extensions, extensionText, FULCIO_OIDS, verifyBundle } from './sigstore-verify.ts';
 
-export type { Pep740Attestation } from '../../src/attestations.ts';
+export type { Pep740Attestation } from '../../src/pep740.ts';
 
 /** A GitHub trusted publisher's attestation identity (pypi-attestations' GitHubPublisher). */
 export interface GitHubIdentity {
@@ -39,19 +40,17 @@ export class VerificationError extends AttestationError {
 /** Warehouse's AttestationUploadError: the text after "Invalid attestations supplied during upload: ". */
 export class AttestationUploadError extends Error {}
 
-const GITHUB_ISSUER = 'https://token.actions.githubusercontent.com';
 const IN_TOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
 const IN_TOTO_STATEMENT_V1 = 'https://in-toto.io/Statement/v1';
 /** pypi-attestations' AttestationType, which Warehouse's SUPPORTED_ATTESTATION_TYPES equals. */
 const ATTESTATION_TYPES = ['https://slsa.dev/provenance/v1', 'https://docs.pypi.org/attestations/publish/v1'];
-// Fulcio's certificate extensions (fulcio docs/oid-info.md), with sigstore-python's policy class names.
-const OIDS = {
-  OIDCIssuerV2: '1.3.6.1.4.1.57264.1.8',
-  OIDCSourceRepositoryURI: '1.3.6.1.4.1.57264.1.12',
-  OIDCSourceRepositoryDigest: '1.3.6.1.4.1.57264.1.13',
-  OIDCSourceRepositoryRef: '1.3.6.1.4.1.57264.1.14',
-  OIDCBuildConfigURI: '1.3.6.1.4.1.57264.1.18',
-} as const;
+// The Fulcio extensions pypi-attestations' GitHub policy reads.
+type GitHubPolicyExtension =
+  | 'OIDCIssuerV2'
+  | 'OIDCSourceRepositoryURI'
+  | 'OIDCSourceRepositoryDigest'
+  | 'OIDCSourceRepositoryRef'
+  | 'OIDCBuildConfigURI';
 
 const isRecord = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -88,16 +87,6 @@ export function parseAttestation(value: unknown, index = 0): Pep740Attestation {
     if (!strictBase64(envelope[field])) invalid(`envelope.${field}`, 'Base64 decoding error');
   }
   return value as unknown as Pep740Attestation;
-}
-
-/** The DER UTF8String a Fulcio v2 extension holds, decoded (pyasn1's der_decode(value, UTF8String)). */
-function utf8String(der: Buffer): string | undefined {
-  if (der[0] !== 0x0c || der.length < 2) return undefined;
-  const first = der[1] ?? 0;
-  const lengthBytes = first < 0x80 ? 0 : first & 0x7f;
-  const length = lengthBytes === 0 ? first : der.subarray(2, 2 + lengthBytes).readUIntBE(0, lengthBytes);
-  const start = 2 + lengthBytes;
-  return der.length === start + length ? der.subarray(start).toString('utf8') : undefined;
 }
 
 /** A distribution file name as `packaging` parses it, in a form equal for equal parses (_check_dist_filename). */
@@ -165,12 +154,11 @@ function toBundle(attestation: Pep740Attestation) {
  * pypi-attestations' _GitHubTrustedPublisherPolicy: GitHub's issuer, the publisher's repository, and a Build
  * Config URI (from the token's workflow_ref) naming the publisher's workflow at the certificate's ref or sha.
  */
-function checkGitHubIdentity(extensions: Map<string, Buffer>, identity: GitHubIdentity): void {
-  const value = (name: keyof typeof OIDS): string => {
-    const raw = extensions.get(OIDS[name]);
-    const text = raw && utf8String(raw);
+function checkGitHubIdentity(extensions: Extensions, identity: GitHubIdentity): void {
+  const value = (name: GitHubPolicyExtension): string => {
+    const text = extensionText(extensions, name);
     if (text === undefined)
-      throw new VerificationError(`Certificate does not contain ${name} (${OIDS[name]}) extension`);
+      throw new VerificationError(`Certificate does not contain ${name} (${FULCIO_OIDS[name]}) extension`);
     return text;
   };
   for (const [name, expected] of [
@@ -186,8 +174,8 @@ function checkGitHubIdentity(extensions: Map<string, Buffer>, identity: GitHubId
   const slug = `https://github.com/${identity.repository}/.github/workflows/${identity.workflow}`;
   if (suffixes.some((suffix) => buildConfigUri === `${slug}@${suffix}`)) return;
   // Warehouse prints the cryptography Extension object's repr, DER bytes included.
-  const oid = `<ObjectIdentifier(oid=${OIDS.OIDCBuildConfigURI}, name=Unknown OID)>`;
-  const der = pyBytesRepr(extensions.get(OIDS.OIDCBuildConfigURI) ?? Buffer.alloc(0));
+  const oid = `<ObjectIdentifier(oid=${FULCIO_OIDS.OIDCBuildConfigURI}, name=Unknown OID)>`;
+  const der = pyBytesRepr(extensions.get(FULCIO_OIDS.OIDCBuildConfigURI) ?? Buffer.alloc(0));
   throw new VerificationError(
     `Certificate's Build Config URI (<Extension(oid=${oid}, critical=False, value=<UnrecognizedExtension(oid=${oid}, value=${der})>)>) does not match expected Trusted Publisher (${identity.workflow} @ ${identity.repository})`,
   );
@@ -203,12 +191,9 @@ export function verifyAttestation(
   opts: VerifyOptions,
 ): { predicateType: string; logIndex: string } {
   const bundle = toBundle(attestation);
-  let extensions: Map<string, Buffer>;
+  let extensions: Extensions;
   try {
-    const signer = new Verifier(toTrustMaterial(opts.trustedRoot)).verify(toSignedEntity(bundle));
-    extensions = new Map(
-      (signer.identity?.oids ?? []).map(({ oid, value }) => [oid?.id.join('.') ?? '', value] as const),
-    );
+    extensions = verifyBundle(bundle, opts.trustedRoot);
   } catch (err) {
     throw new VerificationError((err as Error).message);
   }
