@@ -44,16 +44,32 @@ function lookalikes(file: string): string[] {
   return [...twins].filter((twin) => twin !== file);
 }
 
+/** The kinds of publisher mismatch, so a registry whose answer rules some out can say which remain. */
+export type CauseKind =
+  | 'missing-project'
+  | 'reusable-workflow'
+  | 'environment'
+  | 'workflow-file'
+  | 'case'
+  | 'instance';
+
 /**
  * The causes of a publisher mismatch that the claims leave possible, most likely first. Causes the claims
- * rule out (a reusable workflow when there is none, a missing environment when the job has one) are left out.
+ * rule out (a reusable workflow when there is none, a missing environment when the job has one), and kinds
+ * the registry's answer rules out (`only`), are left out.
  */
-export function plausibleCauses(claims: Claims, facts: PublisherFacts): string[] {
-  const causes: string[] = [];
+export function plausibleCauses(
+  claims: Claims,
+  facts: PublisherFacts,
+  only?: readonly CauseKind[],
+): string[] {
+  const found: [CauseKind, string][] = [];
+  const causes = { push: (kind: CauseKind, text: string) => found.push([kind, text]) };
   const { title } = facts;
   const missing = facts.projects.filter((p) => p.exists === false).map((p) => p.name);
   if (missing.length > 0) {
     causes.push(
+      'missing-project',
       `${missing.join(', ')} does not exist on ${title} yet, and a publisher can only be added to an existing project: ${facts.newProjectHint}`,
     );
   }
@@ -66,6 +82,7 @@ export function plausibleCauses(claims: Claims, facts: PublisherFacts): string[]
     const caller = workflowFile(callerRef);
     const calledRepo = refRepository(jobRef);
     causes.push(
+      'reusable-workflow',
       facts.workflowClaim === 'job_workflow_ref'
         ? `This job runs a reusable workflow. ${title} matches the called file '${called}' (job_workflow_ref), not the caller '${caller}': register '${called}'${calledRepo !== refRepository(callerRef) ? ` of repository ${calledRepo}` : ''}.`
         : `This job runs a reusable workflow. ${title} matches the caller '${caller}' (workflow_ref), not the called '${called}': register '${caller}'.`,
@@ -73,26 +90,30 @@ export function plausibleCauses(claims: Claims, facts: PublisherFacts): string[]
   }
   const environment = claimText(claims, 'environment');
   causes.push(
+    'environment',
     environment
       ? `The job runs in environment '${environment}': the publisher's environment must be '${environment}' (or empty, to allow any).`
       : "The job has no 'environment:', so a publisher registered with an environment never matches: add the environment to the job, or clear it on the publisher.",
   );
   const twins = lookalikes(file);
   causes.push(
+    'workflow-file',
     `The publisher must name the workflow file '${file}' exactly${twins.length ? ` (not ${twins.map((t) => `'${t}'`).join(' or ')})` : ''}.`,
   );
   const repository = claimText(claims, 'repository') ?? '';
   if (facts.caseSensitiveNames && /[A-Z]/.test(repository)) {
     causes.push(
+      'case',
       `${title} compares names with their letter case: owner and repository must be '${repository}' exactly, not '${repository.toLowerCase()}'.`,
     );
   }
   if (facts.customInstance) {
     causes.push(
+      'instance',
       `The publisher may be registered on another instance than the one 'repository-url' names (test and production instances keep separate publishers), or 'audience' is wrong.`,
     );
   }
-  return causes;
+  return found.filter(([kind]) => !only || only.includes(kind)).map(([, text]) => text);
 }
 
 export function causeLines(causes: string[]): string[] {

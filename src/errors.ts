@@ -1,3 +1,5 @@
+import type { CauseKind } from './diagnosis.ts';
+
 /**
  * A failure the user can act on. It carries what went wrong, the likely cause and the fix, so the report
  * can print all three in one place and never a stack trace.
@@ -11,6 +13,8 @@ export class ActionError extends Error {
   readonly aboutPublisher: boolean;
   /** The registry's answer names the cause, so no list of possible causes is shown. */
   readonly causeProven: boolean;
+  /** The kinds of cause the registry's answer leaves possible; all that the claims allow when undefined. */
+  readonly possibleCauses: readonly CauseKind[] | undefined;
   /** The claims and form values were added already (an error can pass two handlers on its way out). */
   explained = false;
 
@@ -22,6 +26,7 @@ export class ActionError extends Error {
       details?: string[];
       aboutPublisher?: boolean;
       causeProven?: boolean;
+      possibleCauses?: readonly CauseKind[];
     } = {},
   ) {
     super(message);
@@ -31,6 +36,7 @@ export class ActionError extends Error {
     this.details = opts.details ?? [];
     this.aboutPublisher = opts.aboutPublisher ?? false;
     this.causeProven = opts.causeProven ?? false;
+    this.possibleCauses = opts.possibleCauses;
   }
 
   /** The text shown to the user: message, likely cause, fix, then details. */

@@ -214,6 +214,21 @@ export function jsonBody(value: unknown): RequestBody {
   return { data, length: data.length, contentType: 'application/json' };
 }
 
+/** A path under an API base; a base with a path prefix (a private instance) keeps it. */
+export function apiUrl(base: URL, path: string): URL {
+  return new URL(path, base.href.endsWith('/') ? base.href : `${base.href}/`);
+}
+
+/** Whether a resource exists: 200 yes, 404 no, anything else unknown (used only to word a diagnosis). */
+export async function exists(
+  url: URL,
+  what: string,
+  headers?: Record<string, string>,
+): Promise<boolean | undefined> {
+  const res = await send({ method: 'GET', url, what, attempts: 2, ...(headers ? { headers } : {}) });
+  return res.status === 200 ? true : res.status === 404 ? false : undefined;
+}
+
 /** Parses a JSON body, or undefined when it is not JSON (an HTML error page, say). */
 export function parseJson(res: HttpResponse): unknown {
   try {

@@ -68,14 +68,18 @@ class Session {
     );
     err.details.push(
       ...causeLines(
-        plausibleCauses(this.claims, {
-          title: target.title,
-          workflowClaim: registry.workflowClaim,
-          caseSensitiveNames: registry.caseSensitiveNames ?? false,
-          projects,
-          newProjectHint: registry.newProjectHint ?? 'register a pending publisher for it.',
-          customInstance: Boolean(this.inputs.repositoryUrl || this.inputs.audience),
-        }),
+        plausibleCauses(
+          this.claims,
+          {
+            title: target.title,
+            workflowClaim: registry.workflowClaim,
+            caseSensitiveNames: registry.caseSensitiveNames ?? false,
+            projects,
+            newProjectHint: registry.newProjectHint ?? 'register a pending publisher for it.',
+            customInstance: Boolean(this.inputs.repositoryUrl || this.inputs.audience),
+          },
+          err.possibleCauses,
+        ),
       ),
     );
     return err;

@@ -2,9 +2,11 @@ import fs from 'node:fs';
 import * as core from '@actions/core';
 import { type CrateSpec, metadataFor, readCrate } from '../artifacts/crate.ts';
 import { digestFile } from '../artifacts/digest.ts';
+import type { CauseKind } from '../diagnosis.ts';
 import { ActionError } from '../errors.ts';
-import { type HttpResponse, jsonBody, parseJson, type RequestBody, send } from '../http.ts';
+import { apiUrl, exists, type HttpResponse, jsonBody, parseJson, type RequestBody, send } from '../http.ts';
 import { claimText, workflowFile } from '../oidc.ts';
+import { mintedCredential } from './credential.ts';
 import type { Artifact, Registry, Target } from './registry.ts';
 
 export interface CrateArtifact extends Artifact, CrateSpec {}
@@ -14,11 +16,6 @@ const DEFAULT_AUDIENCE = 'crates.io';
 /** crates.io does not say when its token expires; it lives 30 minutes from the exchange. */
 const TOKEN_LIFETIME_MS = 30 * 60_000;
 const PUBLISH_TIMEOUT_MS = 120_000;
-
-/** Endpoints hang off the API base, so an instance served under a path prefix works too. */
-function endpoint(base: URL, path: string): URL {
-  return new URL(path, base.href.endsWith('/') ? base.href : `${base.href}/`);
-}
 
 const isCratesIo = (target: Target): boolean => target.url.hostname === 'crates.io';
 
@@ -39,6 +36,8 @@ interface Diagnosis {
   publisher: boolean;
   /** crates.io's detail names the mismatch itself, so no list of possible causes is added. */
   proven: boolean;
+  /** The kinds of cause the detail leaves possible, when it rules some out. */
+  possible?: readonly CauseKind[];
 }
 
 function exchangeDiagnosis(detail: string, target: Target): Diagnosis {
@@ -59,6 +58,8 @@ function exchangeDiagnosis(detail: string, target: Target): Diagnosis {
       fix: `${settings} → Add, with the values below. A publisher can only be added to a crate that already exists.`,
       publisher: true,
       proven: false,
+      // No config for the repository at all: the workflow and environment were never compared.
+      possible: ['missing-project', 'instance'],
     };
   }
   if (detail.includes('does not match the repository owner ID')) {
@@ -182,7 +183,7 @@ function publishBody(crate: CrateArtifact, json: Buffer): RequestBody {
 
 /** The registry's checksum of a published version, or undefined when it has none (or cannot say). */
 async function publishedChecksum(target: Target, crate: CrateArtifact): Promise<string | undefined> {
-  const url = endpoint(
+  const url = apiUrl(
     target.url,
     `api/v1/crates/${encodeURIComponent(crate.name)}/${encodeURIComponent(crate.version)}`,
   );
@@ -204,9 +205,10 @@ export const cratesIo: Registry<CrateArtifact> = {
     'crates.io has no pending publishers: publish the first version by hand (`cargo publish` with an API token), then add the trusted publisher under the crate’s Settings → Trusted Publishing.',
 
   async projectExists(target, name) {
-    const url = endpoint(target.url, `api/v1/crates/${encodeURIComponent(name)}`);
-    const res = await send({ method: 'GET', url, what: `Looking up crate ${name}`, attempts: 2 });
-    return res.status === 200 ? true : res.status === 404 ? false : undefined;
+    return exists(
+      apiUrl(target.url, `api/v1/crates/${encodeURIComponent(name)}`),
+      `Looking up crate ${name}`,
+    );
   },
 
   target(id, repositoryUrl, audience) {
@@ -215,7 +217,7 @@ export const cratesIo: Registry<CrateArtifact> = {
       id,
       title: url.hostname === 'crates.io' ? 'crates.io' : `crates.io (${url.host})`,
       url,
-      mintUrl: endpoint(url, 'api/v1/trusted_publishing/tokens'),
+      mintUrl: apiUrl(url, 'api/v1/trusted_publishing/tokens'),
       audience,
     };
   },
@@ -272,9 +274,8 @@ export const cratesIo: Registry<CrateArtifact> = {
     });
     const token = (parseJson(res) as { token?: unknown } | undefined)?.token;
     if (res.status === 200 && typeof token === 'string' && token) {
-      core.setSecret(token);
       // cargo sends the token as the whole Authorization header, without a scheme.
-      return { token, authorization: token, expiresAt: requestedAt + TOKEN_LIFETIME_MS, trusted: true };
+      return mintedCredential(token, (t) => t, requestedAt + TOKEN_LIFETIME_MS);
     }
     if (res.status === 404 || res.status === 405) {
       throw new ActionError(
@@ -300,6 +301,7 @@ export const cratesIo: Registry<CrateArtifact> = {
         fix: diagnosis.fix,
         aboutPublisher: diagnosis.publisher,
         causeProven: diagnosis.proven,
+        ...(diagnosis.possible ? { possibleCauses: diagnosis.possible } : {}),
       },
     );
   },
@@ -329,7 +331,7 @@ export const cratesIo: Registry<CrateArtifact> = {
     const json = Buffer.from(JSON.stringify(metadataFor(crate.metadata, isCratesIo(target))));
     const res = await send({
       method: 'PUT',
-      url: endpoint(target.url, 'api/v1/crates/new'),
+      url: apiUrl(target.url, 'api/v1/crates/new'),
       what: `Publishing ${crate.file} to ${target.title}`,
       headers: { authorization: credential.authorization, accept: 'application/json' },
       timeoutMs: PUBLISH_TIMEOUT_MS,
@@ -356,7 +358,7 @@ export const cratesIo: Registry<CrateArtifact> = {
   },
 
   fileUrl(target, crate) {
-    return endpoint(target.url, `crates/${crate.name}/${crate.version}`).href;
+    return apiUrl(target.url, `crates/${crate.name}/${crate.version}`).href;
   },
 
   publisherForm(claims, crates) {

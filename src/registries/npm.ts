@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
-import * as core from '@actions/core';
 import type { SerializedBundle } from '@sigstore/bundle';
 import { digestFile } from '../artifacts/digest.ts';
 import {
@@ -16,8 +15,9 @@ import {
   type SemVer,
 } from '../artifacts/npm-package.ts';
 import { ActionError } from '../errors.ts';
-import { type HttpResponse, headerValue, parseJson, send } from '../http.ts';
+import { apiUrl, exists, type HttpResponse, headerValue, parseJson, send } from '../http.ts';
 import { type Claims, claimText, decodeClaims, workflowFile } from '../oidc.ts';
+import { mintedCredential } from './credential.ts';
 import type { Artifact, Credential, Registry, Target } from './registry.ts';
 
 type Env = Record<string, string | undefined>;
@@ -30,11 +30,6 @@ const PUBLISH_TIMEOUT_MS = 120_000;
 const PACKUMENT_ACCEPT = 'application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*';
 
 const isPublicRegistry = (target: Target): boolean => target.url.hostname === 'registry.npmjs.org';
-
-/** Paths hang off the registry URL like npm-registry-fetch's, so a registry under a path prefix works. */
-function endpoint(base: URL, path: string): URL {
-  return new URL(path, base.href.endsWith('/') ? base.href : `${base.href}/`);
-}
 
 /** The registry's own words: npm puts them in `error` (publish) or `message` (token exchange). */
 function registrySaid(res: HttpResponse): string {
@@ -58,7 +53,7 @@ async function packument(
 ): Promise<Packument | 'absent' | undefined> {
   const res = await send({
     method: 'GET',
-    url: endpoint(target.url, escapeName(pkg.name)),
+    url: apiUrl(target.url, escapeName(pkg.name)),
     what: `Looking up ${pkg.name} on ${target.title}`,
     headers: { accept: PACKUMENT_ACCEPT, authorization: credential.authorization },
   });
@@ -186,7 +181,7 @@ export function publishDocument(
       ...existingDist,
       integrity: `sha512-${createHash('sha512').update(tarball).digest('base64')}`,
       shasum: createHash('sha1').update(tarball).digest('hex'),
-      tarball: endpoint(registry, `${pkg.name}/-/${fileName}`).href,
+      tarball: apiUrl(registry, `${pkg.name}/-/${fileName}`).href,
     },
   };
   return {
@@ -358,13 +353,6 @@ function mintFailure(
   });
 }
 
-function expiry(value: unknown): number | undefined {
-  if (typeof value === 'number') return value < 1e12 ? value * 1000 : value;
-  if (typeof value !== 'string') return undefined;
-  const ms = Date.parse(value);
-  return Number.isNaN(ms) ? undefined : ms;
-}
-
 export const npm: Registry<NpmArtifact> = {
   workflowClaim: 'workflow_ref',
   // npm does not document it; matching exactly is the safe assumption (the emulator does the same).
@@ -373,15 +361,7 @@ export const npm: Registry<NpmArtifact> = {
     "npm has no pending publishers: publish the first version another way (npm publish from a maintainer's account, or this action with a token in 'password'), then add the trusted publisher in the package's Settings.",
 
   async projectExists(target, name) {
-    const url = endpoint(target.url, escapeName(name));
-    const res = await send({
-      method: 'GET',
-      url,
-      what: `Looking up ${name}`,
-      attempts: 2,
-      headers: { accept: PACKUMENT_ACCEPT },
-    });
-    return res.status === 200 ? true : res.status === 404 ? false : undefined;
+    return exists(apiUrl(target.url, escapeName(name)), `Looking up ${name}`, { accept: PACKUMENT_ACCEPT });
   },
 
   target(id, repositoryUrl, audience) {
@@ -491,9 +471,7 @@ export const npm: Registry<NpmArtifact> = {
     });
     const answer = parseJson(res) as { token?: unknown; expires?: unknown } | undefined;
     if ((res.status === 201 || res.status === 200) && typeof answer?.token === 'string' && answer.token) {
-      const token = answer.token;
-      core.setSecret(token);
-      return { token, authorization: `Bearer ${token}`, expiresAt: expiry(answer.expires), trusted: true };
+      return mintedCredential(answer.token, (token) => `Bearer ${token}`, answer.expires);
     }
     throw mintFailure(target, name, res, claims);
   },
@@ -529,7 +507,7 @@ export const npm: Registry<NpmArtifact> = {
     const { body, shasum } = await documentBody(pkg, target, tag, options.access || pkg.configAccess);
     const res = await send({
       method: 'PUT',
-      url: endpoint(target.url, escapeName(pkg.name)),
+      url: apiUrl(target.url, escapeName(pkg.name)),
       what: `Publishing ${pkg.file} to ${target.title}`,
       headers: { authorization: credential.authorization },
       timeoutMs: PUBLISH_TIMEOUT_MS,
@@ -552,7 +530,7 @@ export const npm: Registry<NpmArtifact> = {
 
   fileUrl(target, pkg) {
     if (isPublicRegistry(target)) return `https://www.npmjs.com/package/${pkg.name}/v/${pkg.version}`;
-    return endpoint(target.url, pkg.name).href;
+    return apiUrl(target.url, pkg.name).href;
   },
 
   publisherForm(claims, artifacts) {

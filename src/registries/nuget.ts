@@ -6,6 +6,7 @@ import { ActionError } from '../errors.ts';
 import { type HttpResponse, jsonBody, parseJson, send } from '../http.ts';
 import { multipartBody } from '../multipart.ts';
 import { claimText, workflowFile } from '../oidc.ts';
+import { mintedCredential } from './credential.ts';
 import type { Artifact, Registry, Target } from './registry.ts';
 
 export interface NuGetArtifact extends Artifact, NuGetPackage {}
@@ -247,15 +248,7 @@ export const nuget: Registry<NuGetArtifact> = {
     });
     const answer = parseJson(res) as { apiKey?: unknown; expires?: unknown } | undefined;
     if (res.status === 200 && typeof answer?.apiKey === 'string' && answer.apiKey) {
-      const key = answer.apiKey;
-      core.setSecret(key);
-      const expiresAt = typeof answer.expires === 'string' ? Date.parse(answer.expires) : Number.NaN;
-      return {
-        token: key,
-        authorization: key,
-        expiresAt: Number.isNaN(expiresAt) ? undefined : expiresAt,
-        trusted: true,
-      };
+      return mintedCredential(answer.apiKey, (key) => key, answer.expires);
     }
     if (res.status === 200) {
       throw new ActionError(`${target.title} answered the token exchange without an "apiKey".`, {

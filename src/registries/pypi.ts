@@ -3,10 +3,11 @@ import { metadataFormFields } from '../artifacts/core-metadata.ts';
 import { digestFile } from '../artifacts/digest.ts';
 import { normalizeName, type PythonDistribution, readPythonDistribution } from '../artifacts/python.ts';
 import { ActionError } from '../errors.ts';
-import { type HttpResponse, jsonBody, parseJson, send } from '../http.ts';
+import { exists, type HttpResponse, jsonBody, parseJson, send } from '../http.ts';
 import { multipartBody } from '../multipart.ts';
 import { claimText, workflowFile } from '../oidc.ts';
 import { publishStatement, toPep740 } from '../pep740.ts';
+import { mintedCredential } from './credential.ts';
 import type { Artifact, Registry, Target } from './registry.ts';
 
 export interface PythonArtifact extends Artifact, PythonDistribution {}
@@ -152,8 +153,7 @@ export const pypi: Registry<PythonArtifact> = {
 
   async projectExists(target, name) {
     const url = new URL(`/pypi/${encodeURIComponent(normalizeName(name))}/json`, siteOrigin(target.url));
-    const res = await send({ method: 'GET', url, what: `Looking up project ${name}`, attempts: 2 });
-    return res.status === 200 ? true : res.status === 404 ? false : undefined;
+    return exists(url, `Looking up project ${name}`);
   },
 
   target(id, repositoryUrl, audience) {
@@ -230,14 +230,11 @@ export const pypi: Registry<PythonArtifact> = {
     });
     const answer = parseJson(res) as { token?: unknown; expires?: unknown; errors?: MintError[] } | undefined;
     if (res.status === 200 && typeof answer?.token === 'string') {
-      const token = answer.token;
-      core.setSecret(token);
-      return {
-        token,
-        authorization: basicAuthorization('__token__', token),
-        expiresAt: typeof answer.expires === 'number' ? answer.expires * 1000 : undefined,
-        trusted: true,
-      };
+      return mintedCredential(
+        answer.token,
+        (token) => basicAuthorization('__token__', token),
+        answer.expires,
+      );
     }
     const errors = answer?.errors ?? [];
     const first = errors[0];

@@ -1,10 +1,10 @@
-import * as core from '@actions/core';
 import { digestFile } from '../artifacts/digest.ts';
 import { type GemSpec, readGem } from '../artifacts/gem.ts';
 import { ActionError } from '../errors.ts';
 import { fileChunks } from '../file-chunks.ts';
-import { type HttpResponse, jsonBody, parseJson, send } from '../http.ts';
+import { apiUrl, exists, type HttpResponse, jsonBody, parseJson, send } from '../http.ts';
 import { claimText, workflowFile } from '../oidc.ts';
+import { mintedCredential } from './credential.ts';
 import type { Artifact, Registry, Target } from './registry.ts';
 
 export interface GemArtifact extends Artifact, GemSpec {}
@@ -13,18 +13,13 @@ const DEFAULT_URL = 'https://rubygems.org';
 const DEFAULT_AUDIENCE = 'rubygems.org';
 const PUSH_TIMEOUT_MS = 120_000;
 
-/** Endpoints hang off the instance's base, so an instance served under a path prefix works too. */
-function endpoint(base: URL, path: string): URL {
-  return new URL(path, base.href.endsWith('/') ? base.href : `${base.href}/`);
-}
-
 function versionSlug(gem: GemSpec): string {
   return gem.platform === 'ruby' ? gem.version : `${gem.version}-${gem.platform}`;
 }
 
 /** The registry's record of one version, or undefined when it has none (yanked versions look absent too). */
 async function publishedSha256(target: Target, gem: GemArtifact): Promise<string | undefined> {
-  const url = endpoint(
+  const url = apiUrl(
     target.url,
     `api/v2/rubygems/${encodeURIComponent(gem.name)}/versions/${encodeURIComponent(gem.version)}.json`,
   );
@@ -75,9 +70,10 @@ export const rubygems: Registry<GemArtifact> = {
     'add a pending trusted publisher (your profile → Pending trusted publishers) with the gem name and the values below; the first push creates the gem.',
 
   async projectExists(target, name) {
-    const url = endpoint(target.url, `api/v1/gems/${encodeURIComponent(name)}.json`);
-    const res = await send({ method: 'GET', url, what: `Looking up gem ${name}`, attempts: 2 });
-    return res.status === 200 ? true : res.status === 404 ? false : undefined;
+    return exists(
+      apiUrl(target.url, `api/v1/gems/${encodeURIComponent(name)}.json`),
+      `Looking up gem ${name}`,
+    );
   },
 
   target(id, repositoryUrl, audience) {
@@ -86,7 +82,7 @@ export const rubygems: Registry<GemArtifact> = {
       id,
       title: url.host === 'rubygems.org' ? 'RubyGems.org' : `RubyGems (${url.host})`,
       url,
-      mintUrl: endpoint(url, 'api/v1/oidc/trusted_publisher/exchange_token'),
+      mintUrl: apiUrl(url, 'api/v1/oidc/trusted_publisher/exchange_token'),
       audience,
     };
   },
@@ -121,15 +117,7 @@ export const rubygems: Registry<GemArtifact> = {
       | { rubygems_api_key?: unknown; expires_at?: unknown; error?: unknown }
       | undefined;
     if ((res.status === 200 || res.status === 201) && typeof answer?.rubygems_api_key === 'string') {
-      const key = answer.rubygems_api_key;
-      core.setSecret(key);
-      const expiresAt = typeof answer.expires_at === 'string' ? Date.parse(answer.expires_at) : Number.NaN;
-      return {
-        token: key,
-        authorization: key,
-        expiresAt: Number.isNaN(expiresAt) ? undefined : expiresAt,
-        trusted: true,
-      };
+      return mintedCredential(answer.rubygems_api_key, (key) => key, answer.expires_at);
     }
     if (res.status === 404) {
       throw new ActionError(`${target.title} found no trusted publisher for this workflow (HTTP 404).`, {
@@ -157,7 +145,7 @@ export const rubygems: Registry<GemArtifact> = {
     }
     const res = await send({
       method: 'POST',
-      url: endpoint(target.url, 'api/v1/gems'),
+      url: apiUrl(target.url, 'api/v1/gems'),
       what: `Pushing ${gem.file} to ${target.title}`,
       headers: { authorization: credential.authorization },
       timeoutMs: PUSH_TIMEOUT_MS,
@@ -180,7 +168,7 @@ export const rubygems: Registry<GemArtifact> = {
   },
 
   fileUrl(target, gem) {
-    return endpoint(target.url, `gems/${gem.name}/versions/${versionSlug(gem)}`).href;
+    return apiUrl(target.url, `gems/${gem.name}/versions/${versionSlug(gem)}`).href;
   },
 
   publisherForm(claims, gems) {

@@ -189,6 +189,8 @@ describe('crates.io end to end (bundled action on Node 24)', () => {
       /Possible causes, most likely first:%0A {2}1\. tp-unknown does not exist on crates\.io/,
     );
     assert.match(result.stdout, /crates\.io has no pending publishers/);
+    // No config for the repository: crates.io never compared the workflow or the environment.
+    assert.doesNotMatch(result.stdout, /The job runs in environment|must name the workflow file/);
   });
 
   it('explains "Failed to decode JWT" (here: a wrong audience)', async () => {
