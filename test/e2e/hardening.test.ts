@@ -142,6 +142,18 @@ describe('faults during the release', () => {
     assert.deepEqual([...pypi.files.keys()], ['tp_other-1.0.0-py3-none-any.whl']);
   });
 
+  it('a token request that never answers is cut off by the timeout and retried, with a fresh request', async () => {
+    // GitHub's token endpoint hangs once: the request is abandoned after its 20 s limit, not minutes later.
+    issuer.faults.push('hang');
+    const requests = issuer.requests.length;
+    const started = Date.now();
+    const result = await run();
+    assert.equal(result.code, 0, result.stdout);
+    assert.ok(issuer.requests.length - requests >= 2, 'the hung request was sent again');
+    assert.ok(Date.now() - started < 45_000, 'bounded by the per-request timeout');
+    assert.equal(pypi.files.size, 2);
+  });
+
   it("the index's size limit is explained with the fix", async () => {
     await pypi.close();
     pypi = await startPyPI({ issuer, maxFileSize: 1000 });
