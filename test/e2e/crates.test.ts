@@ -13,15 +13,7 @@ import {
   workflowMismatch,
 } from '../fakes/crates.ts';
 import { defaultClaims, type Issuer, startIssuer } from '../fakes/issuer.ts';
-import {
-  type ActionRun,
-  FIXTURES,
-  findLeaks,
-  type RunOptions,
-  randomToken,
-  runAction,
-  wasMasked,
-} from '../helpers/action.ts';
+import { actionAgainst, FIXTURES, findLeaks, randomToken, runAction, wasMasked } from '../helpers/action.ts';
 
 const CRATE = path.join(FIXTURES, 'crates/tp-sample-0.1.0.crate');
 const CRATE_SHA256 = createHash('sha256').update(fs.readFileSync(CRATE)).digest('hex');
@@ -42,27 +34,11 @@ after(async () => {
   await issuer.close();
 });
 
-const mintedDuring = new WeakMap<ActionRun, string[]>();
-
-/** Runs the action against the emulator with a working id-token permission unless told otherwise. */
-async function run(opts: RunOptions = {}): Promise<ActionRun> {
-  const before = cio.minted.length;
-  const result = await runAction({
-    files: [CRATE],
-    oidc: { requestUrl: issuer.requestUrl, requestToken: issuer.requestToken },
-    ...opts,
-    inputs: { 'repository-url': cio.url, ...opts.inputs },
-  });
-  mintedDuring.set(result, cio.minted.slice(before));
-  return result;
-}
-
-/** No token or JWT anywhere the runner keeps, and every token minted by this run was masked. */
-function assertNoLeaks(result: ActionRun, extra: string[] = []): void {
-  assert.deepEqual(findLeaks(result, [...cio.minted, ...issuer.issued, ...extra]), []);
-  for (const token of mintedDuring.get(result) ?? [])
-    assert.ok(wasMasked(result, token), 'minted token masked');
-}
+const { run, assertNoLeaks } = actionAgainst(
+  () => issuer,
+  () => cio,
+  () => ({ files: [CRATE], inputs: { 'repository-url': cio.url } }),
+);
 
 /** The emulator's events as `type status`, in the order they happened. */
 const timeline = () => cio.events.map((e) => `${e.type} ${e.status}`);

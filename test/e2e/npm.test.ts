@@ -7,15 +7,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { decodeJwt } from 'jose';
 import { defaultClaims, type Issuer, startIssuer } from '../fakes/issuer.ts';
 import { defaultPublisher, type NpmRegistry, packNpm, startNpm } from '../fakes/npm.ts';
-import {
-  type ActionRun,
-  FIXTURES,
-  findLeaks,
-  type RunOptions,
-  randomToken,
-  runAction,
-  wasMasked,
-} from '../helpers/action.ts';
+import { actionAgainst, FIXTURES, findLeaks, randomToken, runAction, wasMasked } from '../helpers/action.ts';
 
 const FIXTURE = path.join(FIXTURES, 'npm/tp-sample-0.1.0.tgz');
 const SCOPED = '@octo-org/tp-scoped';
@@ -54,26 +46,12 @@ beforeEach(async () => {
   registry.addPackage(SCOPED, ['1.0.0']);
 });
 
-const mintedDuring = new WeakMap<ActionRun, string[]>();
-
-async function run(opts: RunOptions = {}): Promise<ActionRun> {
-  const before = registry.minted.length;
-  const result = await runAction({
-    files: [FIXTURE, scoped],
-    oidc: { requestUrl: issuer.requestUrl, requestToken: issuer.requestToken },
-    ...opts,
-    // The exchange and the publish document alone: provenance has its own suite (npm-provenance.test.ts).
-    inputs: { 'repository-url': registry.url, attestations: 'false', ...opts.inputs },
-  });
-  mintedDuring.set(result, registry.minted.slice(before));
-  return result;
-}
-
-function assertNoLeaks(result: ActionRun, extra: string[] = []): void {
-  assert.deepEqual(findLeaks(result, [...registry.minted, ...issuer.issued, ...extra]), []);
-  for (const token of mintedDuring.get(result) ?? [])
-    assert.ok(wasMasked(result, token), 'minted token masked');
-}
+// The exchange and the publish document alone: provenance has its own suite (npm-provenance.test.ts).
+const { run, assertNoLeaks } = actionAgainst(
+  () => issuer,
+  () => registry,
+  () => ({ files: [FIXTURE, scoped], inputs: { 'repository-url': registry.url, attestations: 'false' } }),
+);
 
 /** The parts of a publish document the tests read. */
 interface PublishDocument {

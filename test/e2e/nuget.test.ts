@@ -7,7 +7,7 @@ import { decodeJwt } from 'jose';
 import { type Issuer, startIssuer } from '../fakes/issuer.ts';
 import { defaultPolicy, issueJwt, type NuGet, startNuGet } from '../fakes/nuget.ts';
 import { makeNupkg } from '../fakes/nupkg.ts';
-import { type ActionRun, findLeaks, type RunOptions, runAction, wasMasked } from '../helpers/action.ts';
+import { type ActionRun, actionAgainst, findLeaks, runAction, wasMasked } from '../helpers/action.ts';
 
 const AUDIENCE = 'https://www.nuget.org';
 
@@ -33,27 +33,12 @@ after(async () => {
   fs.rmSync(work, { recursive: true, force: true });
 });
 
-/** Keys minted during each run, so a test can check that exactly those were masked. */
-const mintedDuring = new WeakMap<ActionRun, string[]>();
-
-/** Runs the action against the emulator as the policy's creator, with id-token: write unless told otherwise. */
-async function run(opts: RunOptions = {}): Promise<ActionRun> {
-  const before = ng.minted.length;
-  const result = await runAction({
-    files: [NUPKG, SNUPKG],
-    oidc: { requestUrl: issuer.requestUrl, requestToken: issuer.requestToken },
-    ...opts,
-    inputs: { 'repository-url': ng.url, user: 'octocat', ...opts.inputs },
-  });
-  mintedDuring.set(result, ng.minted.slice(before));
-  return result;
-}
-
-/** No key or JWT anywhere the runner keeps, and every key minted by this run was masked. */
-function assertNoLeaks(result: ActionRun, extra: string[] = []): void {
-  assert.deepEqual(findLeaks(result, [...ng.minted, ...issuer.issued, ...extra]), []);
-  for (const key of mintedDuring.get(result) ?? []) assert.ok(wasMasked(result, key), 'minted key masked');
-}
+// As the policy's creator, with id-token: write unless told otherwise.
+const { run, assertNoLeaks } = actionAgainst(
+  () => issuer,
+  () => ng,
+  () => ({ files: [NUPKG, SNUPKG], inputs: { 'repository-url': ng.url, user: 'octocat' } }),
+);
 
 const statuses = (result: ActionRun) => result.published.map((p) => p.status);
 

@@ -6,15 +6,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { type Issuer, startIssuer } from '../fakes/issuer.ts';
 import { type PyPI, startPyPI } from '../fakes/pypi.ts';
 import { makeWheel } from '../fakes/wheel.ts';
-import {
-  type ActionRun,
-  FIXTURES,
-  findLeaks,
-  type RunOptions,
-  randomToken,
-  runAction,
-  wasMasked,
-} from '../helpers/action.ts';
+import { actionAgainst, FIXTURES, findLeaks, randomToken, runAction, wasMasked } from '../helpers/action.ts';
 
 const SDIST = path.join(FIXTURES, 'pypi/tp-sample-0.1.0.tar.gz');
 const WHEEL = path.join(FIXTURES, 'pypi/tp_sample-0.1.0-py3-none-any.whl');
@@ -36,30 +28,12 @@ after(async () => {
   await pypi?.close();
 });
 
-/** Tokens minted during each run, so a test can check that exactly those were masked. */
-const mintedDuring = new WeakMap<ActionRun, string[]>();
-
-/** Runs the action against the emulator with a working id-token permission unless told otherwise. */
-async function run(opts: RunOptions = {}): Promise<ActionRun> {
-  const before = pypi.minted.length;
-  const result = await runAction({
-    files: [SDIST, WHEEL],
-    oidc: { requestUrl: issuer.requestUrl, requestToken: issuer.requestToken },
-    ...opts,
-    // The upload and exchange protocol alone: attestations have their own suite (attestations.test.ts).
-    inputs: { 'repository-url': pypi.uploadUrl, attestations: 'false', ...opts.inputs },
-  });
-  mintedDuring.set(result, pypi.minted.slice(before));
-  return result;
-}
-
-/** No token, Basic form or JWT anywhere the runner keeps, and every token minted by this run was masked. */
-function assertNoLeaks(result: ActionRun, extra: string[] = []): void {
-  const secrets = [...pypi.minted, ...issuer.issued, ...extra];
-  assert.deepEqual(findLeaks(result, secrets), []);
-  for (const token of mintedDuring.get(result) ?? [])
-    assert.ok(wasMasked(result, token), 'minted token masked');
-}
+// The upload and exchange protocol alone: attestations have their own suite (attestations.test.ts).
+const { run, assertNoLeaks } = actionAgainst(
+  () => issuer,
+  () => pypi,
+  () => ({ files: [SDIST, WHEEL], inputs: { 'repository-url': pypi.uploadUrl, attestations: 'false' } }),
+);
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'tp-e2e-'));
 

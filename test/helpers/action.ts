@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
@@ -210,3 +211,35 @@ export function wasMasked(run: ActionRun, secret: string): boolean {
 }
 
 export const randomToken = (prefix: string): string => `${prefix}${randomUUID().replace(/-/g, '')}`;
+
+/**
+ * The action bound to one emulator: `run` uses the issuer's id-token permission and the emulator's
+ * defaults; `assertNoLeaks` checks that no token or JWT shows anywhere and that every token minted by that
+ * run was masked. Getters, because suites start a fresh emulator per test.
+ */
+export function actionAgainst(
+  issuer: () => { requestUrl: string; requestToken: string; issued: string[] },
+  emulator: () => { minted: string[] },
+  defaults: () => RunOptions,
+) {
+  const mintedDuring = new WeakMap<ActionRun, string[]>();
+  async function run(opts: RunOptions = {}): Promise<ActionRun> {
+    const before = emulator().minted.length;
+    const { requestUrl, requestToken } = issuer();
+    const base = defaults();
+    const result = await runAction({
+      oidc: { requestUrl, requestToken },
+      ...base,
+      ...opts,
+      inputs: { ...base.inputs, ...opts.inputs },
+    });
+    mintedDuring.set(result, emulator().minted.slice(before));
+    return result;
+  }
+  function assertNoLeaks(result: ActionRun, extra: string[] = []): void {
+    assert.deepEqual(findLeaks(result, [...emulator().minted, ...issuer().issued, ...extra]), []);
+    for (const token of mintedDuring.get(result) ?? [])
+      assert.ok(wasMasked(result, token), 'minted token masked');
+  }
+  return { run, assertNoLeaks };
+}
