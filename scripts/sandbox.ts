@@ -1,9 +1,14 @@
-// Runs the bundled action end to end with no account: a local OIDC issuer, a PyPI emulator (verifying PEP 740
-// attestations), a mocked Sigstore (Fulcio + Rekor) and a RubyGems emulator on 127.0.0.1, the shared fixtures as
-// the release, then prints what the runner shows.
+// Runs the bundled action end to end with no account: a local OIDC issuer, a mocked Sigstore (Fulcio + Rekor)
+// and emulators of PyPI (verifying PEP 740 attestations), RubyGems, crates.io, npm and NuGet on 127.0.0.1, the
+// shared fixtures (and a generated .nupkg) as the releases, then prints what the runner shows.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { startCratesIo } from '../test/fakes/crates.ts';
 import { startIssuer } from '../test/fakes/issuer.ts';
+import { defaultPublisher, startNpm } from '../test/fakes/npm.ts';
+import { startNuGet } from '../test/fakes/nuget.ts';
+import { makeNupkg } from '../test/fakes/nupkg.ts';
 import { startPyPI } from '../test/fakes/pypi.ts';
 import { startRubyGems } from '../test/fakes/rubygems.ts';
 import { startSigstore } from '../test/fakes/sigstore.ts';
@@ -41,6 +46,12 @@ const issuer = await startIssuer();
 const sigstore = await startSigstore({ issuer });
 const pypi = await startPyPI({ issuer, trustedRoot: sigstore.trustedRoot });
 const rubygems = await startRubyGems({ issuer });
+const crates = await startCratesIo({ issuer });
+const npm = await startNpm({ issuer, publishers: { 'tp-sample': [defaultPublisher()] } });
+// Trusted publishing on npm serves packages that exist already: the fixture gets an older release.
+npm.addPackage('tp-sample', ['0.0.1']);
+const nuget = await startNuGet({ issuer });
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tp-sandbox-'));
 try {
   const oidc = { requestUrl: issuer.requestUrl, requestToken: issuer.requestToken };
   const python = await runAction({
@@ -58,14 +69,36 @@ try {
     inputs: { 'repository-url': rubygems.url },
     oidc,
   });
+  const crate = await runAction({
+    files: fixtures('crates', /\.crate$/),
+    inputs: { 'repository-url': crates.url },
+    oidc,
+  });
+  const tarball = await runAction({
+    files: fixtures('npm', /\.tgz$/),
+    // The fixture's package.json names another repository than the sandbox's claims, which npm would refuse
+    // provenance for; provenance has its own suite (test/e2e/npm-provenance.test.ts).
+    inputs: { 'repository-url': npm.url, attestations: 'false' },
+    oidc,
+  });
+  const nupkg = await runAction({
+    files: [await makeNupkg(work, { id: 'TpSample', version: '0.1.0' })],
+    inputs: { 'repository-url': nuget.url, user: 'octocat' },
+    oidc,
+  });
   const ok = [
     show('PyPI (emulator)', python, [...pypi.minted, ...issuer.issued]),
     show('RubyGems (emulator)', gem, [...rubygems.minted, ...issuer.issued]),
+    show('crates.io (emulator)', crate, [...crates.minted, ...issuer.issued]),
+    show('npm (emulator)', tarball, [...npm.minted, ...issuer.issued]),
+    show('NuGet (emulator)', nupkg, [...nuget.minted, ...issuer.issued]),
   ].every(Boolean);
   console.log(`\nThe PyPI emulator holds: ${[...pypi.files.keys()].join(', ')}`);
   console.log(`with verified PEP 740 attestations for: ${[...pypi.provenance.keys()].join(', ')}`);
   console.log(`The RubyGems emulator holds: ${[...rubygems.versions.keys()].join(', ')}`);
+  console.log(`The crates.io token was revoked ${crates.revocations.length} time(s) after the publish.`);
   process.exitCode = ok ? 0 : 1;
 } finally {
-  await Promise.all([pypi.close(), rubygems.close(), sigstore.close(), issuer.close()]);
+  await Promise.all([pypi, rubygems, crates, npm, nuget, sigstore, issuer].map((server) => server.close()));
+  fs.rmSync(work, { recursive: true, force: true });
 }
