@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import * as core from '@actions/core';
 import { ActionError } from './errors.ts';
 import { checkTransport } from './http.ts';
+import { log } from './log.ts';
 import { REGISTRY_IDS, type RegistryId } from './registries/index.ts';
 import type { PublishOptions } from './registries/registry.ts';
 
@@ -54,7 +54,7 @@ function input(env: Env, name: string): string {
   const old = DEPRECATED_SPELLINGS[name];
   if (value || !old) return value;
   const oldValue = rawInput(env, old);
-  if (oldValue) core.warning(`Input '${old}' is deprecated: rename it to '${name}'.`);
+  if (oldValue) log.warning(`Input '${old}' is deprecated: rename it to '${name}'.`);
   return oldValue;
 }
 
@@ -136,7 +136,7 @@ export function resolvePackagesDir(value: string, workspace: string): string {
 export function readInputs(env: Env = process.env): Inputs {
   const password = input(env, 'password') || input(env, 'token');
   // Masked before anything else can print it.
-  if (password) core.setSecret(password);
+  if (password) log.secret(password);
   const workspace = env.GITHUB_WORKSPACE || process.cwd();
   const packagesDirInput = input(env, 'packages-dir') || 'dist';
   return {

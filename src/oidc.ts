@@ -1,7 +1,7 @@
 import fs from 'node:fs';
-import * as core from '@actions/core';
 import { ActionError } from './errors.ts';
 import { parseJson, send } from './http.ts';
+import { log } from './log.ts';
 
 export type Claims = Record<string, unknown>;
 
@@ -78,7 +78,7 @@ export function checkTrustedPublishingPossible(env: Env): void {
     });
   }
   if (event === 'workflow_run') {
-    core.warning(
+    log.warning(
       'This job runs from workflow_run: the OIDC claims name this workflow, so the publisher must be registered for this file, not for the workflow that triggered it.',
     );
   }
@@ -120,6 +120,6 @@ export async function fetchIdToken(audience: string, env: Env = process.env): Pr
       fix: 'Add `permissions: id-token: write` to the publishing job and re-run it.',
     });
   }
-  core.setSecret(value);
+  log.secret(value);
   return value;
 }

@@ -1,7 +1,7 @@
-import * as core from '@actions/core';
 import { causeLines, claimLines, formLines, plausibleCauses } from './diagnosis.ts';
 import { ActionError } from './errors.ts';
 import { type Inputs, publishOptions } from './inputs.ts';
+import { log } from './log.ts';
 import { type Claims, checkTrustedPublishingPossible, decodeClaims, fetchIdToken } from './oidc.ts';
 import { planReleases, type Release } from './plan.ts';
 import type { Artifact, Credential, PublishOptions } from './registries/registry.ts';
@@ -106,7 +106,7 @@ class Session {
     }
     const expiring = current?.expiresAt !== undefined && current.expiresAt - Date.now() < REFRESH_MARGIN_MS;
     if (current && !expiring) return current;
-    if (current) core.info(`The ${target.title} token expires soon; exchanging a new one.`);
+    if (current) log.info(`The ${target.title} token expires soon; exchanging a new one.`);
     checkTrustedPublishingPossible(this.env);
     const audience = await registry.audience(target);
     let credential: Credential;
@@ -119,7 +119,7 @@ class Session {
     if (current) await this.revoke(current);
     this.credentials.set(scope, credential);
     const expires = credential.expiresAt ? new Date(credential.expiresAt).toISOString() : 'unknown';
-    core.info(`Exchanged the OIDC token for a short-lived ${target.title} token (expires ${expires}).`);
+    log.info(`Exchanged the OIDC token for a short-lived ${target.title} token (expires ${expires}).`);
     return credential;
   }
 
@@ -128,9 +128,9 @@ class Session {
     if (!registry.revoke || !credential.trusted) return;
     try {
       await registry.revoke(target, credential);
-      core.info(`Revoked the short-lived ${target.title} token.`);
+      log.info(`Revoked the short-lived ${target.title} token.`);
     } catch (err) {
-      core.warning(
+      log.warning(
         `Could not revoke the ${target.title} token (it expires by itself): ${(err as Error).message}`,
       );
     }
@@ -147,7 +147,7 @@ class Session {
   noticeUnusedAttestations(): void {
     if (!this.inputs.attestationsGiven || !this.inputs.attestations || this.attestationsApply()) return;
     const { target } = this.release;
-    core.notice(
+    log.notice(
       this.inputs.password
         ? `Attestations apply only to trusted publishing: they are signed with the job's OIDC identity for an upload authenticated by a trusted publisher, so the files go up to ${target.title} without them (with the token in 'password').`
         : `Attestations apply only to trusted publishing to PyPI, TestPyPI and npm; ${target.title} gets the files without them.`,
@@ -184,19 +184,19 @@ class Session {
     // A registry's own rule (npm: public repositories and packages only) is no failure; asked for, it is said.
     for (const [reason, files] of skipped) {
       const line = `No ${spec.kind} for ${files.join(', ')}: ${reason}`;
-      if (this.inputs.attestationsGiven) core.notice(line);
-      else core.info(line);
+      if (this.inputs.attestationsGiven) log.notice(line);
+      else log.info(line);
     }
     if (signed.length === 0) return;
     const block = describeAttestations(signed, spec.kind, this.inputs);
-    core.info(block);
+    log.info(block);
     this.summary.push(block);
   }
 
   async dryRun(): Promise<void> {
     const { registry, target, artifacts } = this.release;
     if (this.inputs.password) {
-      core.info(`Dry run: would upload to ${target.title} with the token given in 'password'.`);
+      log.info(`Dry run: would upload to ${target.title} with the token given in 'password'.`);
       return;
     }
     checkTrustedPublishingPossible(this.env);
@@ -212,7 +212,7 @@ class Session {
           ]
         : []),
     ].join('\n');
-    core.info(block);
+    log.info(block);
     this.summary.push(block);
   }
 
@@ -227,7 +227,7 @@ class Session {
   async uploadAll(results: PublishedFile[]): Promise<void> {
     const { registry, target, artifacts } = this.release;
     if (this.inputs.password) {
-      core.notice(
+      log.notice(
         `Publishing to ${target.title} with a long-lived token. Trusted publishing needs no stored secret: register this workflow as a trusted publisher and drop the 'password' input.`,
       );
     }
@@ -257,7 +257,7 @@ class Session {
       try {
         const credential = await this.credentialFor(artifact);
         const outcome = await registry.upload(target, credential, artifact, this.options);
-        core.info(
+        log.info(
           `${outcome.status === 'uploaded' ? 'Uploaded' : 'Skipped'} ${artifact.file}: ${outcome.message}`,
         );
         results.push({ ...entry, status: outcome.status });
@@ -269,7 +269,7 @@ class Session {
         const message = explained instanceof Error ? explained.message : String(explained);
         results.push({ ...entry, status: 'failed', error: message });
         brokenReleases.add(release);
-        core.error(explained instanceof ActionError ? explained.explain() : message);
+        log.error(explained instanceof ActionError ? explained.explain() : message);
       }
     }
   }
@@ -313,10 +313,10 @@ export async function publish(inputs: Inputs, env: Env = process.env): Promise<P
   try {
     const releases = await planReleases(inputs);
     const plan = describePlan(releases, inputs);
-    core.info(plan);
+    log.info(plan);
     summary.push(plan);
     for (const artifact of releases.flatMap((r) => r.artifacts)) {
-      for (const warning of artifact.warnings) core.warning(warning);
+      for (const warning of artifact.warnings) log.warning(warning);
     }
     for (const release of releases) {
       const session = new Session(release, inputs, env, summary);

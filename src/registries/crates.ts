@@ -1,10 +1,10 @@
 import fs from 'node:fs';
-import * as core from '@actions/core';
 import { type CrateSpec, metadataFor, readCrate } from '../artifacts/crate.ts';
 import { digestFile } from '../artifacts/digest.ts';
 import type { CauseKind } from '../diagnosis.ts';
 import { ActionError } from '../errors.ts';
 import { apiUrl, exists, type HttpResponse, jsonBody, parseJson, type RequestBody, send } from '../http.ts';
+import { log } from '../log.ts';
 import { claimText, workflowFile } from '../oidc.ts';
 import { mintedCredential } from './credential.ts';
 import type { Artifact, Registry, Target } from './registry.ts';
@@ -345,7 +345,7 @@ export const cratesIo: Registry<CrateArtifact> = {
         Array.isArray(list) ? list.map((w) => `${kind.replace(/_/g, ' ')}: ${String(w)}`) : [],
       );
       for (const warning of said)
-        core.warning(`${target.title} accepted ${crate.file} with a warning: ${warning}`);
+        log.warning(`${target.title} accepted ${crate.file} with a warning: ${warning}`);
       return { status: 'uploaded', message: [`published ${release}`, ...said].join('; ') };
     }
     const duplicate = (details ?? []).some((d) => /is already uploaded/.test(d));

@@ -1,4 +1,4 @@
-import * as core from '@actions/core';
+import { log } from '../log.ts';
 import type { Credential } from './registry.ts';
 
 /** An expiry as registries word it: Unix seconds, Unix milliseconds or an ISO date. */
@@ -15,6 +15,6 @@ export function mintedCredential(
   authorization: (token: string) => string,
   expires: unknown,
 ): Credential {
-  core.setSecret(token);
+  log.secret(token);
   return { token, authorization: authorization(token), expiresAt: expiryTime(expires), trusted: true };
 }

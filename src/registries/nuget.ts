@@ -1,9 +1,9 @@
 import { STATUS_CODES } from 'node:http';
-import * as core from '@actions/core';
 import { digestFile } from '../artifacts/digest.ts';
 import { type NuGetPackage, readNupkg } from '../artifacts/nupkg.ts';
 import { ActionError } from '../errors.ts';
 import { type HttpResponse, jsonBody, parseJson, send } from '../http.ts';
+import { log } from '../log.ts';
 import { multipartBody } from '../multipart.ts';
 import { claimText, workflowFile } from '../oidc.ts';
 import { mintedCredential } from './credential.ts';
@@ -286,7 +286,7 @@ export const nuget: Registry<NuGetArtifact> = {
     });
     if (res.status === 200 || res.status === 201 || res.status === 202) {
       const warning = res.headers['x-nuget-warning'];
-      for (const text of [warning ?? []].flat()) core.warning(`${target.title} on ${pkg.file}: ${text}`);
+      for (const text of [warning ?? []].flat()) log.warning(`${target.title} on ${pkg.file}: ${text}`);
       return {
         status: 'uploaded',
         message: `accepted (HTTP ${res.status}); ${target.title} validates it before listing it, usually within minutes`,

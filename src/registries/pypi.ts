@@ -1,9 +1,9 @@
-import * as core from '@actions/core';
 import { metadataFormFields } from '../artifacts/core-metadata.ts';
 import { digestFile } from '../artifacts/digest.ts';
 import { normalizeName, type PythonDistribution, readPythonDistribution } from '../artifacts/python.ts';
 import { ActionError } from '../errors.ts';
 import { exists, type HttpResponse, jsonBody, parseJson, send } from '../http.ts';
+import { log } from '../log.ts';
 import { multipartBody } from '../multipart.ts';
 import { claimText, workflowFile } from '../oidc.ts';
 import { publishStatement, toPep740 } from '../pep740.ts';
@@ -26,7 +26,7 @@ function siteOrigin(uploadUrl: URL): string {
 
 function basicAuthorization(user: string, token: string): string {
   const value = `Basic ${Buffer.from(`${user}:${token}`).toString('base64')}`;
-  core.setSecret(value.slice('Basic '.length));
+  log.secret(value.slice('Basic '.length));
   return value;
 }
 
