@@ -4,7 +4,7 @@ import { type Inputs, publishOptions } from './inputs.ts';
 import { log } from './log.ts';
 import { type Claims, checkTrustedPublishingPossible, decodeClaims, fetchIdToken } from './oidc.ts';
 import { planReleases, type Release } from './plan.ts';
-import type { Artifact, Credential, PublishOptions } from './registries/registry.ts';
+import type { Artifact, Credential, HeldFile, PublishOptions } from './registries/registry.ts';
 import type { PublishedFile } from './report.ts';
 
 type Env = Record<string, string | undefined>;
@@ -36,6 +36,8 @@ class Session {
   claims: Claims | undefined;
   readonly credentials = new Map<string, Credential>();
   readonly options: PublishOptions;
+  /** Files the registry holds already and that are therefore not sent (see findHeld). */
+  readonly held = new Map<Artifact, HeldFile>();
 
   constructor(
     readonly release: Release,
@@ -136,17 +138,29 @@ class Session {
     }
   }
 
-  /** Attestations go with trusted uploads to registries that take them (PyPI, TestPyPI, npm). */
+  /**
+   * Attestations go with trusted uploads to registries that take them (PyPI, TestPyPI, npm). By default only
+   * to an instance that verifies them: elsewhere signing would need the public Sigstore services and would
+   * write the workflow's identity into a public log for an index that cannot check it.
+   */
   attestationsApply(): boolean {
-    return (
-      this.inputs.attestations && !this.inputs.password && this.release.registry.attestations !== undefined
-    );
+    const spec = this.release.registry.attestations;
+    if (!this.inputs.attestations || this.inputs.password || !spec) return false;
+    return this.inputs.attestationsGiven || spec.verifiedBy(this.release.target);
   }
 
   /** An explicit 'attestations: true' that cannot take effect is said once, not silently dropped. */
   noticeUnusedAttestations(): void {
+    const { target, registry } = this.release;
+    const spec = registry.attestations;
+    if (!this.inputs.attestationsGiven && this.inputs.attestations && spec && !this.inputs.password) {
+      if (!this.attestationsApply())
+        log.info(
+          `No ${spec.kind}s for ${target.url.href}: by default they are made only for ${spec.verifiers}, which verify them; signing for another index would contact the public Sigstore services and write this workflow's identity into their public log. Set 'attestations: true' to sign anyway (with 'fulcio-url' and 'rekor-url' for a private Sigstore).`,
+        );
+      return;
+    }
     if (!this.inputs.attestationsGiven || !this.inputs.attestations || this.attestationsApply()) return;
-    const { target } = this.release;
     log.notice(
       this.inputs.password
         ? `Attestations apply only to trusted publishing: they are signed with the job's OIDC identity for an upload authenticated by a trusted publisher, so the files go up to ${target.title} without them (with the token in 'password').`
@@ -159,9 +173,10 @@ class Session {
    * loaded here, not at start-up: runs without attestations never load Sigstore.
    */
   async attest(): Promise<void> {
-    const { registry, target, artifacts } = this.release;
+    const { registry, target } = this.release;
+    const artifacts = this.toSend();
     const spec = registry.attestations;
-    if (!this.attestationsApply() || !spec) return;
+    if (!this.attestationsApply() || !spec || artifacts.length === 0) return;
     // A job without an ID token fails here as it would at the exchange, before Sigstore is even loaded.
     checkTrustedPublishingPossible(this.env);
     const { describeAttestations, signAttestations } = await import('./attestations.ts');
@@ -231,7 +246,7 @@ class Session {
         `Publishing to ${target.title} with a long-lived token. Trusted publishing needs no stored secret: register this workflow as a trusted publisher and drop the 'password' input.`,
       );
     }
-    const first = artifacts[0];
+    const first = this.toSend()[0];
     try {
       await this.attest();
       if (first && !this.exchangeIsPerPackage()) await this.credentialFor(first);
@@ -246,6 +261,12 @@ class Session {
     for (const artifact of artifacts) {
       const entry = this.entry(artifact);
       const release = `${artifact.name} ${artifact.version}`;
+      const held = this.held.get(artifact);
+      if (held) {
+        log.info(`Skipped ${artifact.file}: ${this.heldMessage(artifact, held)}`);
+        results.push({ ...entry, status: 'skipped' });
+        continue;
+      }
       if (brokenReleases.has(release)) {
         results.push({
           ...entry,
@@ -272,6 +293,41 @@ class Session {
         log.error(explained instanceof ActionError ? explained.explain() : message);
       }
     }
+  }
+
+  /**
+   * Looks up what the registry holds of the release before anything is sent. Same bytes are skipped, with or
+   * without skip-existing (a re-run of a release whose job died half-way sends only the rest); where the
+   * registry gives no digest, only skip-existing skips. Returns the files it holds with other content: no
+   * upload of them could succeed, so the run stops before anything is sent.
+   */
+  async findHeld(): Promise<string[]> {
+    const { registry, target, artifacts } = this.release;
+    if (!registry.held) return [];
+    const found = await registry.held(target, artifacts);
+    const conflicts: string[] = [];
+    artifacts.forEach((artifact, i) => {
+      const held = found[i];
+      if (held?.same === false) {
+        conflicts.push(
+          `${artifact.file}: ${target.title} already holds ${held.file} for ${artifact.name} ${artifact.version}, with other content (${held.url}).`,
+        );
+      } else if (held && (held.same || this.options.skipExisting)) {
+        this.held.set(artifact, held);
+      }
+    });
+    return conflicts;
+  }
+
+  heldMessage(artifact: Artifact, held: HeldFile): string {
+    const { title } = this.release.target;
+    if (held.same === undefined) return `${artifact.name} ${artifact.version} already exists on ${title}`;
+    const under = held.file === artifact.file ? '' : ` (as ${held.file})`;
+    return `already on ${title} with the same sha256${under}`;
+  }
+
+  toSend(): Artifact[] {
+    return this.release.artifacts.filter((a) => !this.held.has(a));
   }
 
   exchangeIsPerPackage(): boolean {
@@ -306,6 +362,18 @@ function partialFailure(results: PublishedFile[]): ActionError | undefined {
   );
 }
 
+function heldWithOtherContent(conflicts: string[]): ActionError {
+  return new ActionError(
+    `${conflicts.length === 1 ? 'A file differs' : 'Files differ'} from what the registry already holds; nothing was sent.`,
+    {
+      cause:
+        'These versions were published before with other bytes (a rebuild after the release went out, or a file left from another build). A registry never replaces a published file, and PyPI takes one sdist per release.',
+      fix: 'Bump the version and rebuild; or, to finish the release that is there, publish the very files it was built from (download them from the registry or from the first run’s artifacts).',
+      details: conflicts,
+    },
+  );
+}
+
 /** The whole flow: validate everything, then per registry exchange once (per scope) and upload every file. */
 export async function publish(inputs: Inputs, env: Env = process.env): Promise<PublishOutcome> {
   const results: PublishedFile[] = [];
@@ -318,8 +386,12 @@ export async function publish(inputs: Inputs, env: Env = process.env): Promise<P
     for (const artifact of releases.flatMap((r) => r.artifacts)) {
       for (const warning of artifact.warnings) log.warning(warning);
     }
-    for (const release of releases) {
-      const session = new Session(release, inputs, env, summary);
+    const sessions = releases.map((release) => new Session(release, inputs, env, summary));
+    if (!inputs.dryRun) {
+      const conflicts = (await Promise.all(sessions.map((s) => s.findHeld()))).flat();
+      if (conflicts.length > 0) throw heldWithOtherContent(conflicts);
+    }
+    for (const session of sessions) {
       session.noticeUnusedAttestations();
       if (inputs.dryRun) await session.dryRun();
       else await session.publish(results);

@@ -7,6 +7,7 @@ import { apiUrl, exists, type HttpResponse, jsonBody, parseJson, type RequestBod
 import { log } from '../log.ts';
 import { claimText, workflowFile } from '../oidc.ts';
 import { mintedCredential } from './credential.ts';
+import { heldVersion } from './held.ts';
 import type { Artifact, Registry, Target } from './registry.ts';
 
 export interface CrateArtifact extends Artifact, CrateSpec {}
@@ -323,11 +324,21 @@ export const cratesIo: Registry<CrateArtifact> = {
     return { token, authorization: token, expiresAt: undefined, trusted: false };
   },
 
+  async held(target, crates) {
+    return Promise.all(
+      crates.map(async (crate) =>
+        heldVersion(
+          await publishedChecksum(target, crate),
+          crate.sha256,
+          crate.file,
+          this.fileUrl(target, crate),
+        ),
+      ),
+    );
+  },
+
   async upload(target, credential, crate, { skipExisting }) {
     const release = `${crate.name} ${crate.version}`;
-    if (skipExisting && (await publishedChecksum(target, crate)) !== undefined) {
-      return { status: 'skipped', message: `${release} already exists` };
-    }
     const json = Buffer.from(JSON.stringify(metadataFor(crate.metadata, isCratesIo(target))));
     const res = await send({
       method: 'PUT',

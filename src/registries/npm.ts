@@ -18,6 +18,7 @@ import { ActionError } from '../errors.ts';
 import { apiUrl, exists, type HttpResponse, headerValue, parseJson, send } from '../http.ts';
 import { type Claims, claimText, decodeClaims, workflowFile } from '../oidc.ts';
 import { mintedCredential } from './credential.ts';
+import { heldVersion } from './held.ts';
 import type { Artifact, Credential, Registry, Target } from './registry.ts';
 
 type Env = Record<string, string | undefined>;
@@ -46,16 +47,20 @@ interface Packument {
 }
 
 /** The package's packument; 'absent' when the registry has no such package, undefined when it did not say. */
+/** The package's packument; without a credential, as anyone reads it (a restricted package is then absent). */
 async function packument(
   target: Target,
-  credential: Credential,
+  credential: Credential | undefined,
   pkg: NpmArtifact,
 ): Promise<Packument | 'absent' | undefined> {
   const res = await send({
     method: 'GET',
     url: apiUrl(target.url, escapeName(pkg.name)),
     what: `Looking up ${pkg.name} on ${target.title}`,
-    headers: { accept: PACKUMENT_ACCEPT, authorization: credential.authorization },
+    headers: {
+      accept: PACKUMENT_ACCEPT,
+      ...(credential ? { authorization: credential.authorization } : {}),
+    },
   });
   if (res.status === 404) return 'absent';
   if (res.status !== 200) return undefined;
@@ -276,15 +281,15 @@ export function provenanceStatement(
   );
 }
 
-/** The tarball's sha512 (hex), from the file read again and checked to be the one that was validated. */
-async function tarballSha512(pkg: NpmArtifact): Promise<string> {
-  const [sha256, sha512] = [createHash('sha256'), createHash('sha512')];
+/** The tarball's digest (hex), from the file read again and checked to be the one that was validated. */
+async function tarballDigest(pkg: NpmArtifact, algorithm: 'sha1' | 'sha512'): Promise<string> {
+  const [sha256, digest] = [createHash('sha256'), createHash(algorithm)];
   for await (const chunk of createReadStream(pkg.path)) {
     sha256.update(chunk as Buffer);
-    sha512.update(chunk as Buffer);
+    digest.update(chunk as Buffer);
   }
   if (sha256.digest('hex') !== pkg.sha256) throw changedError(pkg);
-  return sha512.digest('hex');
+  return digest.digest('hex');
 }
 
 const changedError = (pkg: NpmArtifact): ActionError =>
@@ -426,6 +431,9 @@ export const npm: Registry<NpmArtifact> = {
 
   attestations: {
     kind: 'SLSA provenance attestation',
+    // npm makes provenance by itself only when publishing to the public registry, which verifies it.
+    verifiedBy: isPublicRegistry,
+    verifiers: 'registry.npmjs.org',
     subject: (pkg) => pkg.file,
     async statement(pkg, { target, options, claims, env }) {
       // When npm makes provenance by itself with trusted publishing (lib/utils/oidc.js): a public repository and
@@ -444,7 +452,7 @@ export const npm: Registry<NpmArtifact> = {
           ? `npm takes provenance only for public packages, and ${target.title} shows no ${pkg.name} without credentials.`
           : `${target.title} did not say whether ${pkg.name} is public, which npm requires for provenance.`;
       }
-      return provenanceStatement(pkg, await tarballSha512(pkg), claims, env);
+      return provenanceStatement(pkg, await tarballDigest(pkg, 'sha512'), claims, env);
     },
   },
 
@@ -479,6 +487,18 @@ export const npm: Registry<NpmArtifact> = {
   staticCredential(token) {
     // The password input was masked when it was read; the header only prefixes it.
     return { token, authorization: `Bearer ${token}`, expiresAt: undefined, trusted: false };
+  },
+
+  async held(target, pkgs) {
+    return Promise.all(
+      pkgs.map(async (pkg) => {
+        const doc = await packument(target, undefined, pkg);
+        const published = typeof doc === 'object' ? doc.versions?.[pkg.version] : undefined;
+        if (!published) return undefined;
+        const stored = typeof published.dist?.shasum === 'string' ? published.dist.shasum : '';
+        return heldVersion(stored, await tarballDigest(pkg, 'sha1'), pkg.file, this.fileUrl(target, pkg));
+      }),
+    );
   },
 
   async upload(target, credential, pkg, options) {

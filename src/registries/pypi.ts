@@ -88,6 +88,42 @@ function formBody(artifact: PythonArtifact) {
   });
 }
 
+interface ReleaseFile {
+  filename?: unknown;
+  packagetype?: unknown;
+  url?: unknown;
+  digests?: { sha256?: unknown };
+}
+
+/** The files of one release, from Warehouse's JSON API; undefined when the release or the API is not there. */
+async function releaseFiles(
+  target: Target,
+  name: string,
+  version: string,
+): Promise<ReleaseFile[] | undefined> {
+  const path = `/pypi/${encodeURIComponent(normalizeName(name))}/${encodeURIComponent(version)}/json`;
+  const res = await send({
+    method: 'GET',
+    url: new URL(path, siteOrigin(target.url)),
+    what: `Looking up ${name} ${version} on ${target.title}`,
+    attempts: 2,
+  });
+  const urls = res.status === 200 ? (parseJson(res) as { urls?: unknown } | undefined)?.urls : undefined;
+  return Array.isArray(urls) ? urls : undefined;
+}
+
+/**
+ * The stored file that stands for ours: the same bytes under any name (Warehouse counts those as the same
+ * file), else the same name, else for an sdist the release's sdist, which may carry its pre-PEP 625 name.
+ */
+function heldAs(artifact: PythonArtifact, files: ReleaseFile[]): ReleaseFile | undefined {
+  return (
+    files.find((f) => f.digests?.sha256 === artifact.sha256) ??
+    files.find((f) => f.filename === artifact.uploadName) ??
+    (artifact.filetype === 'sdist' ? files.find((f) => f.packagetype === 'sdist') : undefined)
+  );
+}
+
 const alreadyExists = (res: HttpResponse): boolean =>
   (res.status === 400 || res.status === 409) && /already exists/i.test(`${res.reason} ${res.body}`);
 
@@ -195,6 +231,9 @@ export const pypi: Registry<PythonArtifact> = {
 
   attestations: {
     kind: 'PEP 740 attestation',
+    // As gh-action-pypi-publish: another index cannot verify them.
+    verifiedBy: (target) => ['upload.pypi.org', 'pypi.org', 'test.pypi.org'].includes(target.url.hostname),
+    verifiers: 'pypi.org and test.pypi.org',
     // The name PyPI stores the file under, which pypi-attestations compares the subject with.
     subject: (artifact) => artifact.uploadName,
     statement: async (artifact) => publishStatement({ name: artifact.uploadName, sha256: artifact.sha256 }),
@@ -266,6 +305,23 @@ export const pypi: Registry<PythonArtifact> = {
       expiresAt: undefined,
       trusted: false,
     };
+  },
+
+  async held(target, artifacts) {
+    const releases = new Map<string, Promise<ReleaseFile[] | undefined>>();
+    return Promise.all(
+      artifacts.map(async (artifact) => {
+        const key = `${normalizeName(artifact.name)} ${artifact.version}`;
+        if (!releases.has(key)) releases.set(key, releaseFiles(target, artifact.name, artifact.version));
+        const stored = heldAs(artifact, (await releases.get(key)) ?? []);
+        if (typeof stored?.filename !== 'string') return undefined;
+        return {
+          file: stored.filename,
+          same: stored.digests?.sha256 === artifact.sha256,
+          url: typeof stored.url === 'string' ? stored.url : this.fileUrl(target, artifact),
+        };
+      }),
+    );
   },
 
   async upload(target, credential, artifact, { skipExisting }) {

@@ -48,6 +48,16 @@ export interface UploadResult {
   message: string;
 }
 
+/** A file the registry already holds for a release, seen by a read before anything is sent. */
+export interface HeldFile {
+  /** The stored file's name, which may differ from ours (an sdist uploaded under its pre-PEP 625 name). */
+  file: string;
+  /** Whether its bytes are ours; undefined where the registry gives no digest to compare. */
+  same: boolean | undefined;
+  /** Where the stored file can be seen, for an error naming it. */
+  url: string;
+}
+
 /** One value of a registry's trusted publisher form, as the user must type it. */
 export interface FormValue {
   label: string;
@@ -79,6 +89,10 @@ export interface Attestations<A extends Artifact = Artifact> {
   kind: string;
   /** The name the file is attested under (its statement's subject), for the log and errors. */
   subject(artifact: A): string;
+  /** Whether this instance verifies them; by default only such an instance gets them. */
+  verifiedBy(target: Target): boolean;
+  /** The instances that do, for the log line that says why another gets none. */
+  verifiers: string;
   /** The in-toto statement to sign, as bytes; or why this file gets none (logged, not an error). */
   statement(artifact: A, context: AttestationContext): Promise<Buffer | string>;
 }
@@ -118,6 +132,12 @@ export interface Registry<A extends Artifact = Artifact> {
   revoke?(target: Target, credential: Credential): Promise<void>;
   /** Wraps a long-lived token given through the password input. */
   staticCredential(token: string, options: PublishOptions): Credential;
+  /**
+   * What the registry already holds of each file (undefined: nothing, or the read failed and the upload's
+   * own answer decides), read from its public endpoints without any token. Asked for the whole release before
+   * the exchange, so a re-run sends nothing twice and a conflicting file stops the run before anything is sent.
+   */
+  held?(target: Target, artifacts: A[]): Promise<(HeldFile | undefined)[]>;
   upload(target: Target, credential: Credential, artifact: A, options: PublishOptions): Promise<UploadResult>;
   /** Where the published file can be seen. */
   fileUrl(target: Target, artifact: A): string;

@@ -5,6 +5,7 @@ import { fileChunks } from '../file-chunks.ts';
 import { apiUrl, exists, type HttpResponse, jsonBody, parseJson, send } from '../http.ts';
 import { claimText, workflowFile } from '../oidc.ts';
 import { mintedCredential } from './credential.ts';
+import { heldVersion } from './held.ts';
 import type { Artifact, Registry, Target } from './registry.ts';
 
 export interface GemArtifact extends Artifact, GemSpec {}
@@ -139,10 +140,15 @@ export const rubygems: Registry<GemArtifact> = {
     return { token, authorization: token, expiresAt: undefined, trusted: false };
   },
 
+  async held(target, gems) {
+    return Promise.all(
+      gems.map(async (gem) =>
+        heldVersion(await publishedSha256(target, gem), gem.sha256, gem.file, this.fileUrl(target, gem)),
+      ),
+    );
+  },
+
   async upload(target, credential, gem, { skipExisting }) {
-    if (skipExisting && (await publishedSha256(target, gem)) !== undefined) {
-      return { status: 'skipped', message: `${gem.name} ${versionSlug(gem)} already exists` };
-    }
     const res = await send({
       method: 'POST',
       url: apiUrl(target.url, 'api/v1/gems'),

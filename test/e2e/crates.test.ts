@@ -53,7 +53,8 @@ describe('crates.io end to end (bundled action on Node 24)', () => {
       result.published.map((p) => [p.file, p.status, p.registry, p.name, p.version]),
       [['tp-sample-0.1.0.crate', 'uploaded', 'crates-io', 'tp-sample', '0.1.0']],
     );
-    assert.deepEqual(timeline(), ['exchange 200', 'publish 200', 'revoke 204']);
+    // The lookup before the exchange is a public read: it carries no token.
+    assert.deepEqual(timeline(), ['lookup 404', 'exchange 200', 'publish 200', 'revoke 204']);
     const [token] = cio.minted;
     const upload = cio.publishes[0];
     assert.ok(token && upload);
@@ -76,7 +77,7 @@ describe('crates.io end to end (bundled action on Node 24)', () => {
     cio.addCrate('another-crate');
     const result = await run();
     assert.equal(result.code, 1);
-    assert.deepEqual(timeline(), ['exchange 200', 'publish 403', 'revoke 204']);
+    assert.deepEqual(timeline(), ['lookup 404', 'exchange 200', 'publish 403', 'revoke 204']);
     assert.equal(cio.revocations.length, 1);
     assert.match(result.stdout, /The provided access token is not valid for crate `tp-sample`/);
     assert.match(result.stdout, /open crate 'tp-sample' → Settings → Trusted Publishing/);
@@ -85,17 +86,52 @@ describe('crates.io end to end (bundled action on Node 24)', () => {
     assertNoLeaks(result);
   });
 
-  it('skips an existing version under skip-existing, and fails clearly without it', async () => {
+  it('a re-run finds the version there with the same bytes: skipped, with or without skip-existing, nothing sent', async () => {
+    assert.equal((await run()).code, 0);
+    for (const inputs of [{ 'skip-existing': 'true' }, { 'skip-existing': 'false' }]) {
+      cio.events.length = 0;
+      const again = await run({ inputs });
+      assert.equal(again.code, 0, again.stdout);
+      assert.equal(again.published[0]?.status, 'skipped');
+      assert.deepEqual(timeline(), ['lookup 200'], 'no exchange, no publish');
+      assert.match(
+        again.stdout,
+        /Skipped tp-sample-0\.1\.0\.crate: already on crates\.io .* with the same sha256/,
+      );
+      assertNoLeaks(again);
+    }
+  });
+
+  it('a version there with other bytes stops the run before anything is sent, with or without skip-existing', async () => {
+    assert.equal((await run()).code, 0);
+    const stored = cio.crates.get('tp_sample')?.versions.get('0.1.0');
+    assert.ok(stored);
+    stored.cksum = 'f'.repeat(64);
+    for (const inputs of [{ 'skip-existing': 'true' }, { 'skip-existing': 'false' }]) {
+      cio.events.length = 0;
+      const refused = await run({ inputs });
+      assert.equal(refused.code, 1);
+      assert.deepEqual(timeline(), ['lookup 200']);
+      assert.match(
+        refused.stdout,
+        /tp-sample-0\.1\.0\.crate: crates\.io .* already holds tp-sample-0\.1\.0\.crate for tp-sample 0\.1\.0, with other content/,
+      );
+      assert.match(refused.stdout, /nothing was sent/);
+      assertNoLeaks(refused);
+    }
+  });
+
+  it('reads the duplicate answer when the lookup could not tell: skipped under skip-existing, explained without', async () => {
     assert.equal((await run()).code, 0);
     cio.events.length = 0;
-
+    cio.faults.lookup.push(404);
     const skipped = await run({ inputs: { 'skip-existing': 'true' } });
     assert.equal(skipped.code, 0, skipped.stdout);
     assert.equal(skipped.published[0]?.status, 'skipped');
-    assert.deepEqual(timeline(), ['exchange 200', 'lookup 200', 'revoke 204']);
     assertNoLeaks(skipped);
 
     cio.events.length = 0;
+    cio.faults.lookup.push(404);
     const refused = await run();
     assert.equal(refused.code, 1);
     assert.deepEqual(timeline(), ['exchange 200', 'publish 400', 'revoke 204']);
@@ -111,6 +147,7 @@ describe('crates.io end to end (bundled action on Node 24)', () => {
   it('treats an error answered with HTTP 200 (older servers) as a failure, and as skipped under skip-existing', async () => {
     assert.equal((await run()).code, 0);
     cio.legacyErrors = true;
+    cio.faults.lookup.push(404);
     const refused = await run();
     assert.equal(refused.code, 1);
     assert.match(refused.stdout, /\(HTTP 200 with errors\): crate version `0\.1\.0` is already uploaded/);
@@ -123,7 +160,9 @@ describe('crates.io end to end (bundled action on Node 24)', () => {
 
   it('counts a retried publish that meets its own earlier upload as uploaded', async () => {
     assert.equal((await run()).code, 0);
-    // The first attempt "went through but its answer was lost": the retry meets the same bytes there.
+    // The first attempt "went through but its answer was lost": the retry meets the same bytes there. (The
+    // lookup before the exchange is made to miss them, as a stale index would.)
+    cio.faults.lookup.push(404);
     cio.faults.publish.push(503);
     const result = await run();
     assert.equal(result.code, 0, result.stdout);
@@ -145,7 +184,7 @@ describe('crates.io end to end (bundled action on Node 24)', () => {
     assert.match(result.stdout, /Repository owner: octo-org/);
     // crates.io named the mismatch: no list of possible causes.
     assert.doesNotMatch(result.stdout, /Possible causes/);
-    assert.deepEqual(timeline(), ['exchange 400']);
+    assert.deepEqual(timeline(), ['lookup 404', 'exchange 400']);
     assert.equal(cio.revocations.length, 0, 'nothing to revoke');
     assertNoLeaks(result);
   });
@@ -189,7 +228,7 @@ describe('crates.io end to end (bundled action on Node 24)', () => {
     assert.ok(result.stdout.includes(NEW_CRATE_REFUSED));
     assert.match(result.stdout, /Publish the first version by hand/);
     assert.match(result.stdout, /Crate: tp-fresh/);
-    assert.deepEqual(timeline(), ['exchange 200', 'publish 403', 'revoke 204']);
+    assert.deepEqual(timeline(), ['lookup 404', 'exchange 200', 'publish 403', 'revoke 204']);
   });
 
   it('publishes crates of one release dependencies first, with one exchange and one revocation', async () => {
@@ -210,7 +249,14 @@ describe('crates.io end to end (bundled action on Node 24)', () => {
       cio.publishes.map((p) => p.metadata?.name),
       ['tp-core', 'tp-app'],
     );
-    assert.deepEqual(timeline(), ['exchange 200', 'publish 200', 'publish 200', 'revoke 204']);
+    assert.deepEqual(timeline(), [
+      'lookup 404',
+      'lookup 404',
+      'exchange 200',
+      'publish 200',
+      'publish 200',
+      'revoke 204',
+    ]);
     // To a registry other than crates.io, a crates.io dependency names crates.io's index, as cargo does.
     const appMeta = cio.publishes[1]?.metadata as { deps: { registry?: string }[] };
     assert.equal(appMeta.deps[0]?.registry, 'https://github.com/rust-lang/crates.io-index');
@@ -272,7 +318,7 @@ describe('crates.io end to end (bundled action on Node 24)', () => {
     assert.equal(result.code, 0, result.stdout);
     assert.equal(cio.publishes[0]?.headers.authorization, token);
     assert.equal(issuer.requests.length, requestsBefore);
-    assert.deepEqual(timeline(), ['publish 200']);
+    assert.deepEqual(timeline(), ['lookup 404', 'publish 200']);
     assert.ok(wasMasked(result, token));
     assert.deepEqual(findLeaks(result, [token]), []);
   });

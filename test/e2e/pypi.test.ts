@@ -36,6 +36,9 @@ const { run, assertNoLeaks } = actionAgainst(
 );
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'tp-e2e-'));
+const SDIST_SHA256 = '259d96330e3fe697c6bc42f6cc18f5538efbb543a45111d6fd5b1cc9b9abb4a1';
+/** The requests the index saw, as `METHOD path`. */
+const requestLine = () => pypi.requests.map((r) => `${r.method} ${r.path}`);
 
 describe('PyPI end to end (bundled action on Node 24)', () => {
   it('publishes both fixtures with trusted publishing, sdist first, under the PEP 625 sdist name', async () => {
@@ -68,37 +71,151 @@ describe('PyPI end to end (bundled action on Node 24)', () => {
     assertNoLeaks(result);
   });
 
-  it('skips a file that already exists with other content only under skip-existing', async () => {
-    const dir = tmp();
-    const first = await makeWheel(dir, { name: 'tp-sample', version: '0.2.0', description: 'first' });
+  it('a file there with other content stops the run before anything is sent, with or without skip-existing', async () => {
+    const first = await makeWheel(tmp(), { name: 'tp-sample', version: '0.2.0', description: 'first' });
     assert.equal((await run({ files: [first] })).code, 0);
-    const secondDir = tmp();
-    const second = await makeWheel(secondDir, {
+    const second = await makeWheel(tmp(), {
+      name: 'tp-sample',
+      version: '0.2.0',
+      description: 'second build',
+    });
+    for (const inputs of [{ 'skip-existing': 'false' }, { 'skip-existing': 'true' }]) {
+      pypi.requests.length = 0;
+      const refused = await run({ files: [second], inputs });
+      assert.equal(refused.code, 1);
+      assert.deepEqual(requestLine(), ['GET /pypi/tp-sample/0.2.0/json'], 'nothing but the lookup');
+      assert.match(
+        refused.stdout,
+        /tp_sample-0\.2\.0-py3-none-any\.whl: PyPI already holds tp_sample-0\.2\.0-py3-none-any\.whl for tp-sample 0\.2\.0, with other content \(http:\/\/127\.0\.0\.1:\d+\/packages\/tp_sample-0\.2\.0-py3-none-any\.whl\)/,
+      );
+      assert.match(refused.stdout, /nothing was sent/);
+      assert.match(refused.stdout, /Bump the version/);
+      assertNoLeaks(refused);
+    }
+  });
+
+  it("reads the index's answer when the lookup could not tell: 'File already exists' is skipped only under skip-existing", async () => {
+    const first = await makeWheel(tmp(), { name: 'tp-sample', version: '0.2.0', description: 'first' });
+    assert.equal((await run({ files: [first] })).code, 0);
+    const second = await makeWheel(tmp(), {
       name: 'tp-sample',
       version: '0.2.0',
       description: 'second build',
     });
 
+    pypi.faults.lookup.push(503, 503);
     const refused = await run({ files: [second] });
     assert.equal(refused.code, 1);
     assert.match(refused.stdout, /File already exists/);
     assert.match(refused.stdout, /Bump the version/);
     assert.equal(refused.published[0]?.status, 'failed');
 
+    pypi.faults.lookup.push(503, 503);
     const skipped = await run({ files: [second], inputs: { 'skip-existing': 'true' } });
     assert.equal(skipped.code, 0, skipped.stdout);
     assert.equal(skipped.published[0]?.status, 'skipped');
     assertNoLeaks(skipped);
   });
 
-  it('treats an identical re-upload as uploaded, as PyPI answers 200', async () => {
+  it('an identical re-run is reported as skipped and sends nothing: no exchange, no upload, no token', async () => {
     assert.equal((await run()).code, 0);
+    pypi.requests.length = 0;
     const again = await run();
     assert.equal(again.code, 0, again.stdout);
     assert.deepEqual(
-      again.published.map((p) => p.status),
-      ['uploaded', 'uploaded'],
+      again.published.map((p) => [p.file, p.status]),
+      [
+        ['tp-sample-0.1.0.tar.gz', 'skipped'],
+        ['tp_sample-0.1.0-py3-none-any.whl', 'skipped'],
+      ],
     );
+    assert.deepEqual(requestLine(), ['GET /pypi/tp-sample/0.1.0/json'], 'one lookup for the release');
+    assert.equal(pypi.requests[0]?.authorization, undefined, 'the public read carries no credentials');
+    assert.match(
+      again.stdout,
+      /Skipped tp-sample-0\.1\.0\.tar\.gz: already on PyPI with the same sha256 \(as tp_sample-0\.1\.0\.tar\.gz\)/,
+    );
+  });
+
+  it('a re-run after a job died half-way sends only the missing files and reports the rest as skipped', async () => {
+    const dir = tmp();
+    const wheels = [];
+    for (const pyTag of ['cp310', 'cp311', 'cp312', 'cp313', 'cp314', 'cp315']) {
+      wheels.push(await makeWheel(dir, { name: 'tp-sample', version: '0.3.0', pyTag }));
+    }
+    assert.equal((await run({ files: wheels.slice(0, 4) })).code, 0);
+    pypi.requests.length = 0;
+    pypi.uploads.length = 0;
+    const rerun = await run({ files: wheels, inputs: { 'skip-existing': 'true' } });
+    assert.equal(rerun.code, 0, rerun.stdout);
+    assert.deepEqual(
+      rerun.published.map((p) => p.status),
+      ['skipped', 'skipped', 'skipped', 'skipped', 'uploaded', 'uploaded'],
+    );
+    assert.deepEqual(
+      pypi.uploads.map((u) => u.file?.filename),
+      wheels.slice(4).map((w) => path.basename(w)),
+      'only the two missing wheels were sent',
+    );
+    assert.deepEqual(requestLine().slice(0, 3), [
+      'GET /pypi/tp-sample/0.3.0/json',
+      'GET /_/oidc/audience',
+      'POST /_/oidc/mint-token',
+    ]);
+    assertNoLeaks(rerun);
+  });
+
+  describe('a release whose sdist was uploaded under its pre-PEP 625 name', () => {
+    /** The fixture sdist as stored before the rule: its own legacy name, with the given bytes' digest. */
+    function legacySdist(sha256: string): void {
+      pypi.files.set('tp-sample-0.1.0.tar.gz', {
+        project: 'tp-sample',
+        version: '0.1.0',
+        sha256,
+        blake2_256: '0'.repeat(64),
+        filetype: 'sdist',
+      });
+    }
+
+    it('skip-existing skips the same sdist under its legacy name and uploads the wheel', async () => {
+      legacySdist(SDIST_SHA256);
+      const rerun = await run({ inputs: { 'skip-existing': 'true' } });
+      assert.equal(rerun.code, 0, rerun.stdout);
+      assert.deepEqual(
+        rerun.published.map((p) => [p.file, p.status]),
+        [
+          ['tp-sample-0.1.0.tar.gz', 'skipped'],
+          ['tp_sample-0.1.0-py3-none-any.whl', 'uploaded'],
+        ],
+      );
+      assert.deepEqual(
+        pypi.uploads.map((u) => u.file?.filename),
+        ['tp_sample-0.1.0-py3-none-any.whl'],
+        'the renamed sdist is not sent (PyPI would answer "Only one sdist may be uploaded per release")',
+      );
+      assertNoLeaks(rerun);
+    });
+
+    it('another sdist there is named, and nothing is sent', async () => {
+      legacySdist('e'.repeat(64));
+      pypi.requests.length = 0;
+      const refused = await run({ inputs: { 'skip-existing': 'true' } });
+      assert.equal(refused.code, 1);
+      assert.match(
+        refused.stdout,
+        /tp-sample-0\.1\.0\.tar\.gz: PyPI already holds tp-sample-0\.1\.0\.tar\.gz for tp-sample 0\.1\.0, with other content/,
+      );
+      assert.deepEqual(requestLine(), ['GET /pypi/tp-sample/0.1.0/json']);
+      assert.equal(pypi.uploads.length, 0);
+    });
+
+    it('without the lookup the index refuses the renamed sdist as a second one, as PyPI does', async () => {
+      legacySdist(SDIST_SHA256);
+      pypi.faults.lookup.push(503, 503);
+      const refused = await run({ files: [SDIST] });
+      assert.equal(refused.code, 1);
+      assert.match(refused.stdout, /400 Only one sdist may be uploaded per release/);
+    });
   });
 
   it('retries a failing mint with a fresh JWT each time', async () => {

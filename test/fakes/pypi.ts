@@ -65,13 +65,15 @@ export interface PyPI {
   minted: string[];
   /** Every mint request, faulted ones included. */
   mintRequests: number;
+  /** Every request in arrival order, with the Authorization it carried. */
+  requests: { method: string; path: string; authorization: string | undefined }[];
   /** Every upload that was not faulted and not sunk, with the status it got. */
   uploads: ReceivedUpload[];
   files: Map<string, StoredFile>;
   /** Projects that exist on the index (normalized names), besides those with stored files. */
   existingProjects: Set<string>;
   /** Consumed one per request before normal handling; a 'reset' upload dies after part of its body was read. */
-  faults: { audience: Fault[]; mint: Fault[]; upload: Fault[] };
+  faults: { audience: Fault[]; mint: Fault[]; upload: Fault[]; lookup: Fault[] };
   /** Sent as Retry-After with 429 faults. */
   retryAfterSeconds?: number;
   /** Benchmark mode: uploads are drained and answered 200, nothing checked, hashed or recorded. */
@@ -721,6 +723,22 @@ export async function startPyPI(opts: {
     });
   }
 
+  /** A release's files as Warehouse's JSON API lists them (`urls`), matched by normalized version. */
+  function releaseFiles(project: string, version: string) {
+    const key = parseVersion(decodeURIComponent(version))?.key;
+    return [...pypi.files]
+      .filter(([, f]) => f.project === project && parseVersion(f.version)?.key === key)
+      .map(([filename, f]) => ({
+        version: f.version,
+        json: {
+          filename,
+          packagetype: f.filetype,
+          digests: { sha256: f.sha256, blake2b_256: f.blake2_256 },
+          url: `${pypi.origin}/packages/${filename}`,
+        },
+      }));
+  }
+
   async function upload(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (
       fault(
@@ -773,6 +791,7 @@ export async function startPyPI(opts: {
 
   const server = await listen(async (req, res) => {
     const path = new URL(req.url ?? '/', 'http://pypi').pathname;
+    pypi.requests.push({ method: req.method ?? '', path, authorization: req.headers.authorization });
     if (req.method === 'GET' && path === '/_/oidc/audience') {
       if (fault(pypi.faults.audience, req, res)) return;
       if (pypi.audienceStatus === 404) return page(req, res, 404);
@@ -797,6 +816,14 @@ export async function startPyPI(opts: {
     }
     if (req.method === 'POST' && path === '/legacy/') return upload(req, res);
     req.resume();
+    const releaseJson = /^\/pypi\/([^/]+)\/([^/]+)\/json$/.exec(path);
+    if (req.method === 'GET' && releaseJson?.[1] && releaseJson[2]) {
+      if (fault(pypi.faults.lookup, req, res)) return;
+      const files = releaseFiles(normalizeName(decodeURIComponent(releaseJson[1])), releaseJson[2]);
+      return files.length > 0
+        ? sendJson(res, 200, { info: { version: files[0]?.version }, urls: files.map((f) => f.json) })
+        : sendJson(res, 404, { message: 'Not Found' });
+    }
     const projectJson = /^\/pypi\/([^/]+)\/json$/.exec(path);
     if (req.method === 'GET' && projectJson?.[1]) {
       const name = normalizeName(decodeURIComponent(projectJson[1]));
@@ -833,10 +860,11 @@ export async function startPyPI(opts: {
     tokenLifetimeSeconds: 900,
     minted: [],
     mintRequests: 0,
+    requests: [],
     uploads: [],
     files: new Map(),
     existingProjects: new Set(),
-    faults: { audience: [], mint: [], upload: [] },
+    faults: { audience: [], mint: [], upload: [], lookup: [] },
     sink: false,
     provenance: new Map(),
     close: server.close,

@@ -1,0 +1,15 @@
+import type { HeldFile } from './registry.ts';
+
+/**
+ * A version lookup's answer as a held file: undefined when the version is not there, `same` undefined when
+ * the registry listed it without a digest.
+ */
+export function heldVersion(
+  storedDigest: string | undefined,
+  ourDigest: string,
+  file: string,
+  url: string,
+): HeldFile | undefined {
+  if (storedDigest === undefined) return undefined;
+  return { file, same: storedDigest === '' ? undefined : storedDigest === ourDigest, url };
+}
