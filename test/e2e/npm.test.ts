@@ -124,26 +124,38 @@ describe('npm end to end (bundled action on Node 24)', () => {
     assertNoLeaks(result);
   });
 
-  it('skips a published version under skip-existing, and fails clearly without it', async () => {
+  it('a version published from other bytes stops the run before anything is sent, with or without skip-existing', async () => {
     registry.addPackage('tp-sample', ['0.0.1', '0.1.0']);
-    const refused = await run({ files: [FIXTURE] });
-    assert.equal(refused.code, 1);
-    assert.match(refused.stdout, /tp-sample@0\.1\.0 is already published/);
-    assert.match(refused.stdout, /You cannot publish over the previously published versions: 0\.1\.0\./);
-    assert.match(refused.stdout, /Bump the version in package\.json/);
-    assert.equal(refused.published[0]?.status, 'failed');
-    assert.equal(registry.documents.length, 0, 'seen in the packument: nothing was sent');
+    for (const inputs of [{ 'skip-existing': 'false' }, { 'skip-existing': 'true' }]) {
+      const refused = await run({ files: [FIXTURE], inputs });
+      assert.equal(refused.code, 1);
+      assert.match(
+        refused.stdout,
+        /tp-sample-0\.1\.0\.tgz: npm .* already holds tp-sample-0\.1\.0\.tgz for tp-sample 0\.1\.0, with other content/,
+      );
+      assert.match(refused.stdout, /nothing was sent/);
+      assertNoLeaks(refused);
+    }
+    assert.equal(registry.documents.length, 0);
+  });
 
-    const skipped = await run({ files: [FIXTURE], inputs: { 'skip-existing': 'true' } });
-    assert.equal(skipped.code, 0, skipped.stdout);
-    assert.equal(skipped.published[0]?.status, 'skipped');
-    assertNoLeaks(skipped);
+  it('an identical re-run is skipped with or without skip-existing, after a public read alone', async () => {
+    assert.equal((await run({ files: [FIXTURE] })).code, 0);
+    const exchanges = registry.minted.length;
+    for (const inputs of [{ 'skip-existing': 'false' }, { 'skip-existing': 'true' }]) {
+      const again = await run({ files: [FIXTURE], inputs });
+      assert.equal(again.code, 0, again.stdout);
+      assert.equal(again.published[0]?.status, 'skipped');
+      assert.match(again.stdout, /Skipped tp-sample-0\.1\.0\.tgz: already on npm .* with the same sha256/);
+    }
+    assert.equal(registry.minted.length, exchanges, 'no exchange');
+    assert.equal(registry.documents.length, 1);
   });
 
   it('reads the registry’s refusal when the packument did not show the version yet', async () => {
     assert.equal((await run({ files: [FIXTURE] })).code, 0);
-    // A CDN-cached packument from before the first publish.
-    registry.faults.packument.push(404);
+    // A CDN-cached packument from before the first publish, for the public read and the one with the token.
+    registry.faults.packument.push(404, 404);
     const refused = await run({ files: [FIXTURE] });
     assert.equal(refused.code, 1);
     assert.equal(registry.documents.at(-1)?.status, 403);
@@ -152,7 +164,7 @@ describe('npm end to end (bundled action on Node 24)', () => {
       /refused tp-sample-0\.1\.0\.tgz: tp-sample@0\.1\.0 is already published \(You cannot publish over/,
     );
 
-    registry.faults.packument.push(404);
+    registry.faults.packument.push(404, 404);
     const skipped = await run({ files: [FIXTURE], inputs: { 'skip-existing': 'true' } });
     assert.equal(skipped.code, 0, skipped.stdout);
     assert.equal(skipped.published[0]?.status, 'skipped');

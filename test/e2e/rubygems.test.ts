@@ -76,17 +76,51 @@ describe('RubyGems end to end (bundled action on Node 24)', () => {
     assertNoLeaks(result);
   });
 
-  it('skips an existing version under skip-existing without pushing, and refuses a repush without it', async () => {
+  it('an identical re-run is skipped with or without skip-existing: no exchange, no push', async () => {
     assert.equal((await run()).code, 0);
-    const pushes = rubygems.pushes.length;
-    const skipped = await run({ inputs: { 'skip-existing': 'true' } });
-    assert.equal(skipped.code, 0, skipped.stdout);
-    assert.equal(skipped.published[0]?.status, 'skipped');
-    assert.equal(rubygems.pushes.length, pushes, 'checked first, not pushed');
+    const [pushes, minted] = [rubygems.pushes.length, rubygems.minted.length];
+    for (const inputs of [{ 'skip-existing': 'true' }, { 'skip-existing': 'false' }]) {
+      const again = await run({ inputs });
+      assert.equal(again.code, 0, again.stdout);
+      assert.equal(again.published[0]?.status, 'skipped');
+      assert.match(
+        again.stdout,
+        /Skipped tp_sample-0\.1\.0\.gem: already on RubyGems .* with the same sha256/,
+      );
+      assertNoLeaks(again);
+    }
+    assert.deepEqual(
+      [rubygems.pushes.length, rubygems.minted.length],
+      [pushes, minted],
+      'looked up, nothing sent',
+    );
+  });
 
+  it('a version there with other bytes stops the run before anything is sent, with or without skip-existing', async () => {
+    assert.equal((await run()).code, 0);
+    const [stored] = rubygems.versions.values();
+    assert.ok(stored);
+    stored.sha256 = 'e'.repeat(64);
+    const pushes = rubygems.pushes.length;
+    for (const inputs of [{ 'skip-existing': 'true' }, { 'skip-existing': 'false' }]) {
+      const refused = await run({ inputs });
+      assert.equal(refused.code, 1);
+      assert.match(
+        refused.stdout,
+        /tp_sample-0\.1\.0\.gem: RubyGems .* already holds tp_sample-0\.1\.0\.gem for tp_sample 0\.1\.0, with other content/,
+      );
+      assert.match(refused.stdout, /Bump the version/);
+      assertNoLeaks(refused);
+    }
+    assert.equal(rubygems.pushes.length, pushes);
+  });
+
+  it('refuses a repush the lookup could not see (a yanked version) without skip-existing', async () => {
+    assert.equal((await run()).code, 0);
+    rubygems.yank('tp_sample', '0.1.0');
     const refused = await run();
     assert.equal(refused.code, 1);
-    assert.match(refused.stdout, /Repushing of gem versions is not allowed/);
+    assert.match(refused.stdout, /HTTP 409\): A yanked version already exists \(tp_sample-0\.1\.0\)/);
     assert.match(refused.stdout, /Bump the version/);
     assertNoLeaks(refused);
   });
