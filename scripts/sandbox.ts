@@ -59,6 +59,8 @@ try {
     inputs: {
       'repository-url': pypi.uploadUrl,
       'print-hash': 'true',
+      // A loopback index gets PEP 740 attestations only when asked for; the emulator verifies them.
+      attestations: 'true',
       'fulcio-url': sigstore.fulcioUrl,
       'rekor-url': sigstore.rekorUrl,
     },

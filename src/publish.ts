@@ -156,7 +156,7 @@ class Session {
     if (!this.inputs.attestationsGiven && this.inputs.attestations && spec && !this.inputs.password) {
       if (!this.attestationsApply())
         log.info(
-          `No ${spec.kind}s for ${target.url.href}: by default they are made only for ${spec.verifiers}, which verify them; signing for another index would contact the public Sigstore services and write this workflow's identity into their public log. Set 'attestations: true' to sign anyway (with 'fulcio-url' and 'rekor-url' for a private Sigstore).`,
+          `No ${spec.kind}s for ${target.url.href}: by default they are made only for ${spec.verifiers}, where they are verified; signing for another index would contact the public Sigstore services and write this workflow's identity into their public log. Set 'attestations: true' to sign anyway (with 'fulcio-url' and 'rekor-url' for a private Sigstore).`,
         );
       return;
     }

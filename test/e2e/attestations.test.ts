@@ -47,13 +47,17 @@ beforeEach(async () => {
   pypi = await startPyPI({ issuer, trustedRoot: sigstore.trustedRoot });
 });
 
-/** Runs the action against the emulator and the mocked Sigstore, with a working id-token permission. */
+/**
+ * Runs the action against the emulator and the mocked Sigstore, with a working id-token permission. A loopback
+ * index gets attestations only when asked for, so the runs ask.
+ */
 function run(opts: RunOptions = {}, emulator: PyPI = pypi): Promise<ActionRun> {
   return runAction({
     files: [SDIST, WHEEL],
     oidc: { requestUrl: issuer.requestUrl, requestToken: issuer.requestToken },
     ...opts,
     inputs: {
+      attestations: 'true',
       'repository-url': emulator.uploadUrl,
       'fulcio-url': sigstore.fulcioUrl,
       'rekor-url': sigstore.rekorUrl,
@@ -302,7 +306,7 @@ describe('PEP 740 attestations (bundled action on Node 24, mocked Sigstore)', ()
       );
       const quiet = await run({
         files: [GEM],
-        inputs: { 'repository-url': rubygems.url, 'dry-run': 'true' },
+        inputs: { attestations: '', 'repository-url': rubygems.url, 'dry-run': 'true' },
       });
       assert.equal(quiet.code, 0, quiet.stdout);
       assert.doesNotMatch(quiet.stdout, /Attestations apply only/);
@@ -320,6 +324,25 @@ describe('PEP 740 attestations (bundled action on Node 24, mocked Sigstore)', ()
     );
     assert.equal(sigstore.certificates, certificatesBefore, 'nothing signed');
     assert.ok(pypi.uploads.every((u) => attestationsOf(u) === undefined));
+  });
+
+  it('by default an index other than pypi.org and test.pypi.org gets none: no Sigstore token, no Fulcio, no Rekor', async () => {
+    const [issued, certificates] = [issuer.requests.length, sigstore.certificates];
+    const result = await run({ inputs: { attestations: '' } });
+    assert.equal(result.code, 0, result.stdout);
+    assert.deepEqual(audiencesSince(issued), ['pypi'], 'no token with the sigstore audience was asked for');
+    assert.equal(sigstore.certificates, certificates, 'Fulcio was not contacted');
+    assert.ok(pypi.uploads.every((u) => attestationsOf(u) === undefined));
+    const why = result.stdout.match(
+      /No PEP 740 attestations for http:\/\/127\.0\.0\.1:\d+\/legacy\/: by default they are made only for pypi\.org and test\.pypi\.org, where they are verified/g,
+    );
+    assert.equal(why?.length, 1, 'said once');
+    assert.match(result.stdout, /Set 'attestations: true' to sign anyway/);
+    assert.doesNotMatch(
+      result.stdout,
+      /::(notice|warning)::.*attestation/i,
+      'an info line, not an annotation',
+    );
   });
 
   it('a dry run says attestations would be signed, and signs none', async () => {

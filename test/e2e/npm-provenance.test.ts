@@ -81,6 +81,7 @@ beforeEach(async () => {
 /** The runner's variables npm reads, set apart from the claims where they may differ (see provenanceStatement). */
 const RUNNER_ENV = { GITHUB_SERVER_URL: 'https://github.com', GITHUB_RUN_ID: '999', RUNNER_ENVIRONMENT: 'x' };
 
+/** A registry on loopback gets provenance only when asked for (only registry.npmjs.org by default): the runs ask. */
 function run(opts: RunOptions = {}): Promise<ActionRun> {
   return runAction({
     files: [FIXTURE, scoped],
@@ -88,6 +89,7 @@ function run(opts: RunOptions = {}): Promise<ActionRun> {
     ...opts,
     env: { ...RUNNER_ENV, ...opts.env },
     inputs: {
+      attestations: 'true',
       'repository-url': registry.url,
       'fulcio-url': sigstore.fulcioUrl,
       'rekor-url': sigstore.rekorUrl,
@@ -354,19 +356,18 @@ describe('npm provenance (bundled action on Node 24, mocked Sigstore)', () => {
     assertNoLeaks(result, jwtsBefore, mintedBefore);
   });
 
-  it('signs none for a private repository or a restricted package, as npm; asked for explicitly, it says so', async () => {
+  it('signs none for a private repository or a restricted package, as npm, and says so', async () => {
     issuer.claims.repository_visibility = 'private';
     const [certificatesBefore, jwtsBefore] = [sigstore.certificates, issuer.issued.length];
-    const quiet = await run();
-    assert.equal(quiet.code, 0, quiet.stdout);
+    const privateRepository = await run();
+    assert.equal(privateRepository.code, 0, privateRepository.stdout);
     assert.equal(sigstore.certificates, certificatesBefore, 'nothing signed');
     assert.ok(registry.documents.every((d) => Object.keys(attachmentsOf(d)).length === 1));
     assert.match(
-      quiet.stdout,
-      /No SLSA provenance attestation for octo-org-tp-scoped-1\.2\.0\.tgz, tp-sample-0\.1\.0\.tgz: npm takes provenance only from public repositories, and example-org\/tp-sample is private\./,
+      privateRepository.stdout,
+      /::notice::No SLSA provenance attestation for octo-org-tp-scoped-1\.2\.0\.tgz, tp-sample-0\.1\.0\.tgz: npm takes provenance only from public repositories, and example-org\/tp-sample is private\./,
     );
-    assert.doesNotMatch(quiet.stdout, /::notice::No SLSA/);
-    assertNoLeaks(quiet, jwtsBefore, 0);
+    assertNoLeaks(privateRepository, jwtsBefore, 0);
 
     // A public repository, but the scoped package is private on the registry: only the fixture gets one.
     issuer.claims.repository_visibility = 'public';
@@ -380,6 +381,19 @@ describe('npm provenance (bundled action on Node 24, mocked Sigstore)', () => {
       /::notice::No SLSA provenance attestation for octo-org-tp-scoped-1\.2\.0\.tgz: npm takes provenance only for public packages, and npm \(127\.0\.0\.1:\d+\) shows no @octo-org\/tp-scoped without credentials\./,
     );
     assert.deepEqual([...registry.provenance.keys()], ['tp-sample@0.1.0']);
+  });
+
+  it('by default a registry other than registry.npmjs.org gets none, and the log says why once', async () => {
+    const [certificatesBefore, requestsBefore] = [sigstore.certificates, issuer.requests.length];
+    const result = await run({ inputs: { attestations: '' } });
+    assert.equal(result.code, 0, result.stdout);
+    assert.equal(sigstore.certificates, certificatesBefore, 'nothing signed');
+    assert.ok(issuer.requests.slice(requestsBefore).every((r) => r.audience !== 'sigstore'));
+    assert.ok(registry.documents.every((d) => Object.keys(attachmentsOf(d)).length === 1));
+    const why = result.stdout.match(
+      /No SLSA provenance attestations for http:\/\/127\.0\.0\.1:\d+\/: by default they are made only for registry\.npmjs\.org/g,
+    );
+    assert.equal(why?.length, 1);
   });
 
   it("never signs with a token in 'password'; an explicit 'attestations: true' gets a notice", async () => {
