@@ -17,6 +17,37 @@ const DEFAULT_AUDIENCE = 'https://www.nuget.org';
 /** `dotnet nuget push` waits five minutes: nuget.org checks the whole package before it answers. */
 const PUSH_TIMEOUT_MS = 300_000;
 
+/** nuget.org serves its read API (the service index) from api.nuget.org; another server from its own origin. */
+function serviceIndexUrl(target: Target): URL {
+  return target.url.hostname === 'www.nuget.org'
+    ? new URL('https://api.nuget.org/v3/index.json')
+    : new URL('/v3/index.json', target.url.origin);
+}
+
+/** The flat container's base (the service index's PackageBaseAddress resource); undefined when unknown. */
+async function packageBaseAddress(target: Target): Promise<URL | undefined> {
+  const url = serviceIndexUrl(target);
+  const res = await send({
+    method: 'GET',
+    url,
+    what: `Reading ${target.title}'s service index`,
+    attempts: 2,
+  });
+  const resources = (parseJson(res) as { resources?: unknown } | undefined)?.resources;
+  if (res.status !== 200 || !Array.isArray(resources)) return undefined;
+  const base = resources.find((r) => String(r?.['@type']).startsWith('PackageBaseAddress/3.0.0'))?.['@id'];
+  return typeof base === 'string' ? new URL(base.endsWith('/') ? base : `${base}/`, url) : undefined;
+}
+
+/** The versions the flat container lists for a package (lower-case, normalized); undefined when unknown. */
+async function listedVersions(target: Target, base: URL, id: string): Promise<string[] | undefined> {
+  const url = new URL(`${encodeURIComponent(id.toLowerCase())}/index.json`, base);
+  const res = await send({ method: 'GET', url, what: `Looking up ${id} on ${target.title}`, attempts: 2 });
+  if (res.status === 404) return [];
+  const versions = (parseJson(res) as { versions?: unknown } | undefined)?.versions;
+  return res.status === 200 && Array.isArray(versions) ? versions.map(String) : undefined;
+}
+
 const REBUILD = 'Correct the package (its .nuspec or files) and rebuild it with `dotnet pack`.';
 
 /** The gallery answers errors in the status line (what the NuGet client prints); the body repeats it. */
@@ -265,6 +296,23 @@ export const nuget: Registry<NuGetArtifact> = {
 
   staticCredential(token) {
     return { token, authorization: token, expiresAt: undefined, trusted: false };
+  },
+
+  async held(target, pkgs) {
+    // Symbol packages are not listed; their push answers 409 when one is there. Nothing to read, no request.
+    const packages = pkgs.filter((pkg) => !pkg.symbols);
+    const base = packages.length > 0 ? await packageBaseAddress(target) : undefined;
+    const versions = new Map<string, Promise<string[] | undefined>>();
+    return Promise.all(
+      pkgs.map(async (pkg) => {
+        if (!base || pkg.symbols) return undefined;
+        const id = pkg.id.toLowerCase();
+        if (!versions.has(id)) versions.set(id, listedVersions(target, base, pkg.id));
+        if (!(await versions.get(id))?.includes(pkg.version.toLowerCase())) return undefined;
+        // nuget.org signs what it stores, so its bytes never equal the pushed file's: existence is all it says.
+        return { file: pkg.file, same: undefined, url: this.fileUrl(target, pkg) };
+      }),
+    );
   },
 
   async upload(target, credential, pkg, { skipExisting }) {

@@ -173,12 +173,27 @@ describe('NuGet end to end (bundled action on Node 24)', () => {
     assert.deepEqual(statuses(duplicate), ['failed', 'failed']);
     assert.equal(duplicate.published[1]?.error, 'not attempted: an earlier file of this release failed');
 
+    const [pushes, reads] = [ng.pushes.length, ng.reads.length];
     const skipped = await run({ inputs: { 'skip-existing': 'true' } });
     assert.equal(skipped.code, 0, skipped.stdout);
     assert.deepEqual(statuses(skipped), ['skipped', 'skipped']);
+    // The flat container lists the version, so the package is not sent again; symbols are not listed there.
+    assert.match(
+      skipped.stdout,
+      /Skipped TpSample\.0\.1\.0\.nupkg: TpSample 0\.1\.0 already exists on NuGet/,
+    );
+    assert.equal(ng.pushes.length, pushes + 1, 'only the symbol package was pushed');
     assert.match(
       skipped.stdout,
       /Skipped TpSample\.0\.1\.0\.snupkg: a symbol package of TpSample 0\.1\.0 is already there/,
+    );
+    assert.deepEqual(
+      ng.reads.slice(reads).map((r) => [r.path, r.authorization, r.apiKey]),
+      [
+        ['/v3/index.json', undefined, undefined],
+        ['/v3-flatcontainer/tpsample/index.json', undefined, undefined],
+      ],
+      'public reads, no credentials',
     );
     assertNoLeaks(skipped);
   });

@@ -112,6 +112,8 @@ export interface NuGet {
   pushes: ReceivedPush[];
   /** Key: lower-cased package ID. */
   packages: Map<string, StoredPackage>;
+  /** Every GET, with the credentials it carried (none are due: the read API is public). */
+  reads: { path: string; authorization: string | undefined; apiKey: string | string[] | undefined }[];
   faults: { exchange: Fault[]; push: Fault[] };
   addAccount(account: NuGetAccount): void;
   /** Registers an existing package of `owner`, so keys of other owners are refused on it. */
@@ -673,8 +675,25 @@ export async function startNuGet(opts: {
       return push(req, res, symbolsPush);
     }
     req.resume();
+    if (req.method === 'GET') return read(url.pathname, req, res);
     send(res, 404, 'Not Found');
   });
+
+  /** The read API NuGet clients use: the service index and the flat container's version list. */
+  function read(path: string, req: http.IncomingMessage, res: http.ServerResponse): void {
+    ng.reads.push({ path, authorization: req.headers.authorization, apiKey: req.headers['x-nuget-apikey'] });
+    if (path === '/v3/index.json') {
+      return sendJson(res, 200, {
+        version: '3.0.0',
+        resources: [{ '@id': `${server.origin}/v3-flatcontainer/`, '@type': 'PackageBaseAddress/3.0.0' }],
+      });
+    }
+    const versions = /^\/v3-flatcontainer\/([^/]+)\/index\.json$/.exec(path);
+    const stored = versions?.[1] ? ng.packages.get(decodeURIComponent(versions[1])) : undefined;
+    if (stored && stored.versions.size > 0)
+      return sendJson(res, 200, { versions: [...stored.versions.keys()] });
+    send(res, 404, '<?xml version="1.0" encoding="utf-8"?><Error><Code>BlobNotFound</Code></Error>');
+  }
 
   const ng: NuGet = {
     url: server.origin,
@@ -691,6 +710,7 @@ export async function startNuGet(opts: {
     exchanges: [],
     pushes: [],
     packages: new Map(),
+    reads: [],
     faults: { exchange: [], push: [] },
     addAccount(a) {
       ng.accounts.set(a.username.toLowerCase(), a);
