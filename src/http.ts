@@ -22,6 +22,8 @@ export interface HttpRequest {
   /** Socket inactivity limit per attempt. */
   timeoutMs?: number;
   attempts?: number;
+  /** Bytes of the answer kept (the rest is read and dropped); index pages of big projects need more. */
+  maxResponseBytes?: number;
 }
 
 export interface HttpResponse {
@@ -151,10 +153,11 @@ async function sendOnce(req: HttpRequest, url: URL): Promise<Omit<HttpResponse, 
     );
     request.on('response', (res) => {
       const chunks: Buffer[] = [];
+      const limit = req.maxResponseBytes ?? MAX_RESPONSE_BYTES;
       let size = 0;
       res.on('data', (chunk: Buffer) => {
         size += chunk.length;
-        if (size <= MAX_RESPONSE_BYTES) chunks.push(chunk);
+        if (size <= limit) chunks.push(chunk);
       });
       res.on('error', (err) => fail(err.message));
       res.on('end', () =>

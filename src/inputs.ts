@@ -33,6 +33,9 @@ export interface Inputs {
   /** npm dist-tag and access; empty when not given. */
   tag: string;
   access: string;
+  /** Wait until the published versions are installable, for at most `waitTimeoutMs`. */
+  wait: boolean;
+  waitTimeoutMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -66,6 +69,20 @@ function booleanInput(env: Env, name: string, fallback: boolean): boolean {
   throw new ActionError(`Input '${name}' must be true or false, not '${value}'.`, {
     fix: `Set '${name}: true' or '${name}: false' in the step's 'with:' block.`,
   });
+}
+
+/** A whole number of seconds, at most six hours (a GitHub job's own limit). */
+function secondsInput(env: Env, name: string, fallback: number): number {
+  const value = input(env, name);
+  if (value === '') return fallback;
+  const seconds = Number(value);
+  if (/^\d+$/.test(value) && seconds >= 1 && seconds <= 6 * 3600) return seconds;
+  throw new ActionError(
+    `Input '${name}' must be a whole number of seconds from 1 to 21600, not '${value}'.`,
+    {
+      fix: `Set '${name}' to the seconds to wait, e.g. '${name}: 900'.`,
+    },
+  );
 }
 
 function parseRegistry(value: string): RegistryChoice {
@@ -160,6 +177,8 @@ export function readInputs(env: Env = process.env): Inputs {
     user: input(env, 'user') || undefined,
     tag: input(env, 'tag'),
     access: input(env, 'access'),
+    wait: booleanInput(env, 'wait', false),
+    waitTimeoutMs: secondsInput(env, 'wait-timeout', 600) * 1000,
     packagesDirInput,
     packagesDir: resolvePackagesDir(packagesDirInput, workspace),
   };

@@ -6,6 +6,7 @@ import { type Claims, checkTrustedPublishingPossible, decodeClaims, fetchIdToken
 import { planReleases, type Release } from './plan.ts';
 import type { Artifact, Credential, HeldFile, PublishOptions } from './registries/registry.ts';
 import type { PublishedFile } from './report.ts';
+import { waitUntilInstallable } from './wait.ts';
 
 type Env = Record<string, string | undefined>;
 
@@ -226,6 +227,7 @@ class Session {
             `Attestations: each file would get a ${registry.attestations?.kind} signed at ${this.inputs.fulcioUrl.origin} and logged in ${this.inputs.rekorUrl.origin}; none was signed.`,
           ]
         : []),
+      ...(await this.waitPlan()),
     ].join('\n');
     log.info(block);
     this.summary.push(block);
@@ -330,6 +332,38 @@ class Session {
     return this.release.artifacts.filter((a) => !this.held.has(a));
   }
 
+  async waitPlan(): Promise<string[]> {
+    if (!this.inputs.wait) return [];
+    const { registry, target, artifacts } = this.release;
+    const checks = await registry.installChecks(target, artifacts, this.options, new Set(artifacts));
+    return [
+      `Would wait up to ${this.inputs.waitTimeoutMs / 1000} s until installable, polling:`,
+      ...checks.map((c) => `  ${c.what}: ${c.url.href}`),
+    ];
+  }
+
+  /** Waits until every version this run uploaded or found there can be installed; marks their entries. */
+  async waitUntilInstallable(results: PublishedFile[]): Promise<string[]> {
+    const { registry, target, artifacts } = this.release;
+    const entries = new Map(results.filter((r) => r.registry === target.id).map((r) => [r.file, r]));
+    const done = artifacts.filter((a) => ['uploaded', 'skipped'].includes(entries.get(a.file)?.status ?? ''));
+    if (done.length === 0) return [];
+    const uploaded = new Set(done.filter((a) => entries.get(a.file)?.status === 'uploaded'));
+    const checks = await registry.installChecks(target, done, this.options, uploaded);
+    const availability = await waitUntilInstallable(target.title, checks, this.inputs.waitTimeoutMs);
+    const missing: string[] = [];
+    for (const [check, seconds] of availability) {
+      for (const file of check.files) {
+        const entry = entries.get(file);
+        if (!entry) continue;
+        entry.available = seconds !== undefined;
+        if (seconds !== undefined) entry.available_after_s = seconds;
+      }
+      if (seconds === undefined) missing.push(`${check.what}: not yet at ${check.url.href}`);
+    }
+    return missing;
+  }
+
   exchangeIsPerPackage(): boolean {
     return this.release.registry.exchangeScope !== undefined;
   }
@@ -358,6 +392,18 @@ function partialFailure(results: PublishedFile[]): ActionError | undefined {
         done.length ? `Went through: ${done.join(', ')}.` : 'Nothing went through.',
         ...failed.map((r) => `${r.file}: ${r.error}`),
       ],
+    },
+  );
+}
+
+function notInstallable(missing: string[], inputs: Inputs): ActionError {
+  return new ActionError(
+    `Every file was published, but ${missing.length === 1 ? 'a version is' : `${missing.length} versions are`} not installable yet after ${inputs.waitTimeoutMs / 1000} s.`,
+    {
+      cause:
+        'The registry lists new versions in the index its installers read some time after the upload (a CDN or an index job); it has not caught up yet.',
+      fix: "Nothing needs uploading again: re-run the job with 'skip-existing: true' (it sends nothing twice) to wait again, or raise 'wait-timeout'.",
+      details: missing,
     },
   );
 }
@@ -396,7 +442,10 @@ export async function publish(inputs: Inputs, env: Env = process.env): Promise<P
       if (inputs.dryRun) await session.dryRun();
       else await session.publish(results);
     }
-    return { results, summary, failure: partialFailure(results) };
+    const failure = partialFailure(results);
+    if (failure || !inputs.wait || inputs.dryRun) return { results, summary, failure };
+    const missing = (await Promise.all(sessions.map((s) => s.waitUntilInstallable(results)))).flat();
+    return { results, summary, failure: missing.length > 0 ? notInstallable(missing, inputs) : undefined };
   } catch (failure) {
     return { results, summary, failure };
   }

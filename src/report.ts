@@ -10,11 +10,20 @@ export interface PublishedFile {
   status: 'uploaded' | 'skipped' | 'failed';
   url: string;
   error?: string;
+  /** With the `wait` input: whether the version could be installed before the timeout, and when. */
+  available?: boolean;
+  available_after_s?: number;
 }
 
 const STATUS_ICON = { uploaded: '✅ uploaded', skipped: '⏭️ skipped', failed: '❌ failed' } as const;
 
+function availability(r: PublishedFile): string {
+  if (r.available === undefined) return '';
+  return r.available ? `✅ after ${r.available_after_s} s` : '⏳ not yet';
+}
+
 function resultsTable(results: PublishedFile[]) {
+  const waited = results.some((r) => r.available !== undefined);
   return [
     [
       { data: 'File', header: true },
@@ -23,6 +32,7 @@ function resultsTable(results: PublishedFile[]) {
       { data: 'Version', header: true },
       { data: 'sha256', header: true },
       { data: 'Status', header: true },
+      ...(waited ? [{ data: 'Installable', header: true }] : []),
     ],
     ...results.map((r) => [
       r.status === 'failed' ? r.file : `<a href="${r.url}">${r.file}</a>`,
@@ -31,6 +41,7 @@ function resultsTable(results: PublishedFile[]) {
       r.version,
       `<code>${r.sha256.slice(0, 16)}…</code>`,
       STATUS_ICON[r.status],
+      ...(waited ? [availability(r)] : []),
     ]),
   ];
 }

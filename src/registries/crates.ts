@@ -20,6 +20,43 @@ const PUBLISH_TIMEOUT_MS = 120_000;
 
 const isCratesIo = (target: Target): boolean => target.url.hostname === 'crates.io';
 
+/** Where cargo reads a crate in a sparse index: 1/a, 2/ab, 3/a/abc, ab/cd/abcd… (lower case). */
+export function sparseIndexPath(crateName: string): string {
+  const name = crateName.toLowerCase();
+  if (name.length <= 2) return `${name.length}/${name}`;
+  if (name.length === 3) return `3/${name[0]}/${name}`;
+  return `${name.slice(0, 2)}/${name.slice(2, 4)}/${name}`;
+}
+
+/**
+ * The sparse index cargo reads: crates.io's own, else one under the API at `index/` whose config.json names
+ * this API (an API base says nothing of where a registry's index lives); undefined when there is none.
+ */
+async function sparseIndexBase(target: Target): Promise<URL | undefined> {
+  if (isCratesIo(target)) return new URL('https://index.crates.io/');
+  const base = apiUrl(target.url, 'index/');
+  const res = await send({
+    method: 'GET',
+    url: new URL('config.json', base),
+    what: `Reading ${target.title}'s index configuration`,
+    attempts: 2,
+  }).catch(() => undefined);
+  const api = res?.status === 200 ? (parseJson(res) as { api?: unknown } | undefined)?.api : undefined;
+  return typeof api === 'string' && new URL(api).href === apiUrl(target.url, '').href ? base : undefined;
+}
+
+/** Whether an index file (one JSON line per version) lists the version with the crate's checksum. */
+function indexLists(body: string, crate: CrateArtifact): boolean {
+  return body.split('\n').some((line) => {
+    try {
+      const entry = JSON.parse(line) as { vers?: unknown; cksum?: unknown };
+      return entry.vers === crate.version && entry.cksum === crate.sha256;
+    } catch {
+      return false;
+    }
+  });
+}
+
 /** The `detail` of every entry of a crates.io `{"errors": [{"detail": …}]}` body. */
 function errorDetails(res: HttpResponse): string[] | undefined {
   const errors = (parseJson(res) as { errors?: unknown } | undefined)?.errors;
@@ -366,6 +403,22 @@ export const cratesIo: Registry<CrateArtifact> = {
       return { status: 'uploaded', message: `published ${release} (confirmed after a retry)` };
     }
     throw publishFailure(target, crate, res, details ?? saidBy(res));
+  },
+
+  async installChecks(target, crates) {
+    const index = await sparseIndexBase(target);
+    return crates.map((crate) => {
+      const what = `${crate.name} ${crate.version}`;
+      if (!index) {
+        const url = apiUrl(
+          target.url,
+          `api/v1/crates/${encodeURIComponent(crate.name)}/${encodeURIComponent(crate.version)}`,
+        );
+        return { what, url, shows: () => true, files: [crate.file] };
+      }
+      const url = new URL(sparseIndexPath(crate.name), index);
+      return { what, url, shows: (res: HttpResponse) => indexLists(res.body, crate), files: [crate.file] };
+    });
   },
 
   fileUrl(target, crate) {

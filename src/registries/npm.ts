@@ -28,6 +28,7 @@ export interface NpmArtifact extends Artifact, NpmPackage {}
 const DEFAULT_URL = 'https://registry.npmjs.org/';
 const PUBLISH_TIMEOUT_MS = 120_000;
 /** What npm sends for a packument (pacote): the abbreviated form first, it is far smaller. */
+const INSTALL_PACKUMENT = 'application/vnd.npm.install-v1+json';
 const PACKUMENT_ACCEPT = 'application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*';
 
 const isPublicRegistry = (target: Target): boolean => target.url.hostname === 'registry.npmjs.org';
@@ -44,10 +45,13 @@ function registrySaid(res: HttpResponse): string {
 
 interface Packument {
   versions?: Record<string, { deprecated?: unknown; dist?: { shasum?: unknown } } | undefined>;
+  'dist-tags'?: Record<string, unknown>;
 }
 
-/** The package's packument; 'absent' when the registry has no such package, undefined when it did not say. */
-/** The package's packument; without a credential, as anyone reads it (a restricted package is then absent). */
+/**
+ * The package's packument; 'absent' when the registry has no such package, undefined when it did not say.
+ * Without a credential it is read as anyone reads it (a restricted package is then absent).
+ */
 async function packument(
   target: Target,
   credential: Credential | undefined,
@@ -546,6 +550,28 @@ export const npm: Registry<NpmArtifact> = {
       }
     }
     throw publishFailure(target, credential, pkg, res);
+  },
+
+  async installChecks(target, pkgs, options, uploaded) {
+    return Promise.all(
+      pkgs.map(async (pkg) => {
+        const shasum = await tarballDigest(pkg, 'sha1');
+        // A version found there may since have lost the tag to a newer one: only a new upload must hold it.
+        const tag = uploaded.has(pkg) ? chooseDistTag(pkg, options.tag).tag : undefined;
+        return {
+          what: `${pkg.name}@${pkg.version}${tag ? ` (tag ${tag})` : ''}`,
+          url: apiUrl(target.url, escapeName(pkg.name)),
+          // The abbreviated packument npm install reads.
+          headers: { accept: INSTALL_PACKUMENT },
+          shows: (res: HttpResponse) => {
+            const doc = parseJson(res) as Packument | undefined;
+            const listed = doc?.versions?.[pkg.version]?.dist?.shasum === shasum;
+            return listed && (tag === undefined || doc?.['dist-tags']?.[tag] === pkg.version);
+          },
+          files: [pkg.file],
+        };
+      }),
+    );
   },
 
   fileUrl(target, pkg) {

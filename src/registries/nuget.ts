@@ -39,13 +39,19 @@ async function packageBaseAddress(target: Target): Promise<URL | undefined> {
   return typeof base === 'string' ? new URL(base.endsWith('/') ? base : `${base}/`, url) : undefined;
 }
 
-/** The versions the flat container lists for a package (lower-case, normalized); undefined when unknown. */
-async function listedVersions(target: Target, base: URL, id: string): Promise<string[] | undefined> {
-  const url = new URL(`${encodeURIComponent(id.toLowerCase())}/index.json`, base);
-  const res = await send({ method: 'GET', url, what: `Looking up ${id} on ${target.title}`, attempts: 2 });
-  if (res.status === 404) return [];
+const flatContainerUrl = (base: URL, id: string): URL =>
+  new URL(`${encodeURIComponent(id.toLowerCase())}/index.json`, base);
+
+/** The versions a flat container answer lists (lower-case, normalized); undefined when it is no such answer. */
+function versionsIn(res: HttpResponse): string[] | undefined {
   const versions = (parseJson(res) as { versions?: unknown } | undefined)?.versions;
   return res.status === 200 && Array.isArray(versions) ? versions.map(String) : undefined;
+}
+
+async function listedVersions(target: Target, base: URL, id: string): Promise<string[] | undefined> {
+  const url = flatContainerUrl(base, id);
+  const res = await send({ method: 'GET', url, what: `Looking up ${id} on ${target.title}`, attempts: 2 });
+  return res.status === 404 ? [] : versionsIn(res);
 }
 
 const REBUILD = 'Correct the package (its .nuspec or files) and rebuild it with `dotnet pack`.';
@@ -349,6 +355,31 @@ export const nuget: Registry<NuGetArtifact> = {
       };
     }
     throw pushFailure(target, pkg, res, credential.trusted);
+  },
+
+  async installChecks(target, pkgs) {
+    const base = await packageBaseAddress(target);
+    if (!base) {
+      throw new ActionError(
+        `Cannot wait for ${target.title}: ${serviceIndexUrl(target)} lists no package base address.`,
+        {
+          cause:
+            'The server has no NuGet v3 service index with a PackageBaseAddress resource, which installers read.',
+          fix: "Set 'wait: false' for this server.",
+        },
+      );
+    }
+    const releases = Map.groupBy(pkgs, (pkg) => `${pkg.id} ${pkg.version}`.toLowerCase());
+    return [...releases.values()].map((files) => {
+      const [{ id, version }] = files as [NuGetArtifact];
+      return {
+        what: `${id} ${version}`,
+        // The flat container `dotnet restore` reads; symbol packages are not listed, they go with their package.
+        url: flatContainerUrl(base, id),
+        shows: (res: HttpResponse) => versionsIn(res)?.includes(version.toLowerCase()) ?? false,
+        files: files.map((pkg) => pkg.file),
+      };
+    });
   },
 
   fileUrl(target, pkg) {

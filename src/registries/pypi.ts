@@ -340,6 +340,28 @@ export const pypi: Registry<PythonArtifact> = {
     throw uploadFailure(target, artifact, res);
   },
 
+  async installChecks(target, artifacts) {
+    const releases = Map.groupBy(artifacts, (a) => `${normalizeName(a.name)} ${a.version}`);
+    return [...releases.values()].map((files) => {
+      const [first] = files as [PythonArtifact];
+      const project = normalizeName(first.name);
+      return {
+        what: `${first.name} ${first.version}`,
+        // PEP 691's JSON form of the page pip reads; max-age=0 as pip sends, past a stale CDN copy.
+        url: new URL(`/simple/${project}/`, siteOrigin(target.url)),
+        headers: { accept: 'application/vnd.pypi.simple.v1+json', 'cache-control': 'max-age=0' },
+        // By digest, not name: a file found there under its pre-PEP 625 name counts too.
+        shows: (res) => {
+          const listed = (parseJson(res) as { files?: { hashes?: { sha256?: unknown } }[] } | undefined)
+            ?.files;
+          const digests = new Set((Array.isArray(listed) ? listed : []).map((f) => f?.hashes?.sha256));
+          return files.every((a) => digests.has(a.sha256));
+        },
+        files: files.map((a) => a.file),
+      };
+    });
+  },
+
   fileUrl(target, artifact) {
     const site = siteOrigin(target.url);
     return `${site}/project/${normalizeName(artifact.name)}/${artifact.version}/`;

@@ -1,4 +1,5 @@
 import type { SerializedBundle } from '@sigstore/bundle';
+import type { HttpResponse } from '../http.ts';
 import type { Claims } from '../oidc.ts';
 
 /** A validated file, ready to publish. Registries extend it with what their upload needs. */
@@ -56,6 +57,18 @@ export interface HeldFile {
   same: boolean | undefined;
   /** Where the stored file can be seen, for an error naming it. */
   url: string;
+}
+
+/** A public read, as the registry's installer makes it, whose answer shows whether a version can be installed. */
+export interface InstallCheck {
+  /** What is waited for, as the log says it: 'tp-sample 0.1.0'. */
+  what: string;
+  url: URL;
+  headers?: Record<string, string>;
+  /** Whether the answer lists the version (and, where the registry lists files, each file of the run). */
+  shows(res: HttpResponse): boolean;
+  /** The files of the run this check stands for. */
+  files: string[];
 }
 
 /** One value of a registry's trusted publisher form, as the user must type it. */
@@ -139,6 +152,16 @@ export interface Registry<A extends Artifact = Artifact> {
    */
   held?(target: Target, artifacts: A[]): Promise<(HeldFile | undefined)[]>;
   upload(target: Target, credential: Credential, artifact: A, options: PublishOptions): Promise<UploadResult>;
+  /**
+   * The reads that show the run's versions installable, for the `wait` input; one per version. `uploaded` are
+   * those this run sent (the rest were there already), for checks that only a new upload must pass (npm's tag).
+   */
+  installChecks(
+    target: Target,
+    artifacts: A[],
+    options: PublishOptions,
+    uploaded: ReadonlySet<A>,
+  ): Promise<InstallCheck[]>;
   /** Where the published file can be seen. */
   fileUrl(target: Target, artifact: A): string;
   publisherForm(claims: Claims, artifacts: A[], target: Target): FormValue[];

@@ -31,6 +31,35 @@ async function publishedSha256(target: Target, gem: GemArtifact): Promise<string
   return typeof sha === 'string' ? sha : '';
 }
 
+/** Whether the server has Bundler's compact index; Bundler itself asks for /versions by ranges like this. */
+async function hasCompactIndex(target: Target): Promise<boolean> {
+  const res = await send({
+    method: 'GET',
+    url: apiUrl(target.url, 'versions'),
+    headers: { range: 'bytes=0-0' },
+    what: `Looking for ${target.title}'s compact index`,
+    attempts: 2,
+  }).catch(() => undefined);
+  return res?.status === 200 || res?.status === 206;
+}
+
+/** A gem version as Bundler's compact index lists it: `VERSION[-PLATFORM] deps|checksum:SHA256,…`. */
+function compactIndexLists(body: string, gem: GemArtifact): boolean {
+  return body.split('\n').some((line) => {
+    const [version, rest = ''] = line.split(' ', 2);
+    return version === versionSlug(gem) && new RegExp(`checksum:${gem.sha256}\\b`).test(rest);
+  });
+}
+
+function versionsJsonLists(body: unknown, gem: GemArtifact): boolean {
+  return (
+    Array.isArray(body) &&
+    body.some(
+      (v) => v?.number === gem.version && (v?.platform ?? 'ruby') === gem.platform && v?.sha === gem.sha256,
+    )
+  );
+}
+
 function pushFailure(target: Target, gem: GemArtifact, res: HttpResponse): ActionError {
   const said = res.body.trim().split('\n')[0] || `${res.status} ${res.reason}`;
   const message = `${target.title} refused ${gem.file} (HTTP ${res.status}): ${said}`;
@@ -171,6 +200,22 @@ export const rubygems: Registry<GemArtifact> = {
       }
     }
     throw pushFailure(target, gem, res);
+  },
+
+  async installChecks(target, gems) {
+    // What Bundler reads; a server without a compact index is read through its versions JSON API.
+    const compact = await hasCompactIndex(target);
+    return gems.map((gem) => ({
+      what: `${gem.name} ${versionSlug(gem)}`,
+      url: apiUrl(
+        target.url,
+        compact
+          ? `info/${encodeURIComponent(gem.name)}`
+          : `api/v1/versions/${encodeURIComponent(gem.name)}.json`,
+      ),
+      shows: (res) => (compact ? compactIndexLists(res.body, gem) : versionsJsonLists(parseJson(res), gem)),
+      files: [gem.file],
+    }));
   },
 
   fileUrl(target, gem) {

@@ -107,7 +107,9 @@ describe('twine and the PyPI emulator agree', { skip: skipWithout('twine') }, ()
       ],
     );
     assert.equal(pypi.files.get('tp_sample-0.1.0.tar.gz')?.sha256, await sha256(sdist));
-    assert.deepEqual(pypi.files.get(WHEEL), {
+    const { storedAt, ...stored } = pypi.files.get(WHEEL) ?? {};
+    assert.ok(storedAt);
+    assert.deepEqual(stored, {
       project: 'tp-sample',
       version: '0.1.0',
       sha256: await sha256(wheel),

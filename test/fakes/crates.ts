@@ -16,7 +16,17 @@ import { gunzipSync } from 'node:zlib';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { parse as parseToml } from 'smol-toml';
 import { create as createTar, Parser, type ReadEntry } from 'tar';
-import { type Fault, fault, listen, readBody, send, sendJson } from './http.ts';
+import {
+  type Fault,
+  fault,
+  listen,
+  logRead,
+  type ReadRequest,
+  readBody,
+  send,
+  sendJson,
+  visibleOn,
+} from './http.ts';
 import { type Claims, GITHUB_ISSUER, type Issuer } from './issuer.ts';
 
 export type { Fault } from './http.ts';
@@ -108,7 +118,11 @@ export interface CratesIo {
   crates: Map<string, CrateRecord>;
   /** Creates a crate without versions, as if its first version had been published by hand. */
   addCrate(name: string): void;
-  faults: { exchange: Fault[]; publish: Fault[]; revoke: Fault[]; lookup: Fault[] };
+  faults: { exchange: Fault[]; publish: Fault[]; revoke: Fault[]; lookup: Fault[]; index: Fault[] };
+  /** How long after a publish its version shows in the sparse index (crates.io's index CDN lags). */
+  indexDelayMs: number;
+  /** Every sparse index read, with the credentials it carried. */
+  reads: ReadRequest[];
   close(): Promise<void>;
 }
 
@@ -741,13 +755,17 @@ export async function startCratesIo(opts: {
     });
   }
 
-  function sparseIndex(res: http.ServerResponse, rest: string) {
+  function sparseIndex(req: http.IncomingMessage, res: http.ServerResponse, rest: string) {
+    logRead(cio.reads, req, `/index/${rest}`);
+    if (fault(cio.faults.index, req, res)) return;
     if (rest === 'config.json') return sendJson(res, 200, { dl: `${cio.url}/api/v1/crates`, api: cio.url });
     const name = rest.split('/').at(-1) ?? '';
     const krate = cio.crates.get(canonicalName(name));
-    if (!krate || krate.versions.size === 0 || indexPath(krate.name) !== rest)
-      return send(res, 404, 'Not Found');
-    const lines = [...krate.versions.values()].map((v) => JSON.stringify(v.index));
+    const shown = [...(krate?.versions.values() ?? [])].filter((v) =>
+      visibleOn(Date.parse(v.createdAt), cio.indexDelayMs),
+    );
+    if (!krate || shown.length === 0 || indexPath(krate.name) !== rest) return send(res, 404, 'Not Found');
+    const lines = shown.map((v) => JSON.stringify(v.index));
     send(res, 200, `${lines.join('\n')}\n`);
   }
 
@@ -761,7 +779,7 @@ export async function startCratesIo(opts: {
     if (req.method === 'PUT' && path === '/api/v1/crates/new') return publish(req, res);
     req.resume();
     if (req.method !== 'GET') return answerError(res, 404, 'Not Found');
-    if (path.startsWith('/index/')) return sparseIndex(res, path.slice('/index/'.length));
+    if (path.startsWith('/index/')) return sparseIndex(req, res, path.slice('/index/'.length));
     const download = /^\/api\/v1\/crates\/([^/]+)\/([^/]+)\/download$/.exec(path);
     if (download) {
       const v = cio.crates.get(canonicalName(download[1] ?? ''))?.versions.get(download[2] ?? '');
@@ -805,7 +823,9 @@ export async function startCratesIo(opts: {
       if (!cio.crates.has(canonicalName(name)))
         cio.crates.set(canonicalName(name), { name, versions: new Map() });
     },
-    faults: { exchange: [], publish: [], revoke: [], lookup: [] },
+    faults: { exchange: [], publish: [], revoke: [], lookup: [], index: [] },
+    indexDelayMs: 0,
+    reads: [],
     close: server.close,
   };
   for (const name of opts.crates ?? cio.configs.map((c) => c.crate)) cio.addCrate(name);

@@ -92,3 +92,19 @@ export function fault(
   }
   return true;
 }
+
+/** A public read the emulators log, to show what the action asked and that it sent no credentials. */
+export interface ReadRequest {
+  path: string;
+  authorization: string | undefined;
+}
+
+export function logRead(reads: ReadRequest[], req: IncomingMessage, path: string): void {
+  reads.push({ path, authorization: req.headers.authorization });
+}
+
+/**
+ * Whether a record stored at `storedAt` (ms) shows on a read endpoint yet: registries fill the indexes their
+ * installers read some time after the upload (a CDN, an index job), each endpoint on its own.
+ */
+export const visibleOn = (storedAt: number, delayMs = 0): boolean => Date.now() >= storedAt + delayMs;

@@ -21,7 +21,17 @@ import { gunzipSync } from 'node:zlib';
 import type { TrustedRoot } from '@sigstore/protobuf-specs';
 import { decodeJwt } from 'jose';
 import { Parser, type ReadEntry } from 'tar';
-import { type Fault, fault, listen, readBody, send, sendJson } from './http.ts';
+import {
+  type Fault,
+  fault,
+  listen,
+  logRead,
+  type ReadRequest,
+  readBody,
+  send,
+  sendJson,
+  visibleOn,
+} from './http.ts';
 import { type Claims, GITHUB_ISSUER, type Issuer } from './issuer.ts';
 import {
   PROVENANCE_REFUSAL,
@@ -91,6 +101,13 @@ export interface NpmRegistry {
   tarballs: Map<string, Buffer>;
   /** Consumed one per request, before normal handling. */
   faults: { exchange: Fault[]; packument: Fault[]; publish: Fault[] };
+  /**
+   * How long the abbreviated packument npm install reads lags behind a publish (the registry's CDN caches it):
+   * that form shows the packument as it was this long ago.
+   */
+  installDelayMs: number;
+  /** Every packument read, with the credentials it carried. */
+  reads: ReadRequest[];
   /** Publishes to store and then answer by dropping the connection, as when a reply is lost on the way. */
   lostAnswers: number;
   /** Verified provenance, by `name@version` (only with a trust root). */
@@ -356,10 +373,19 @@ export async function startNpm(opts: {
     });
   }
 
+  /** Each package's packument after every change, so the cached (abbreviated) form can lag behind. */
+  const history = new Map<string, { at: number; doc: Packument }[]>();
+  const remember = (name: string, doc: Packument) =>
+    history.set(name, [...(history.get(name) ?? []), { at: Date.now(), doc: structuredClone(doc) }]);
+
   function packumentOf(req: http.IncomingMessage, res: http.ServerResponse, name: string): void {
+    logRead(npm.reads, req, req.url ?? '');
     if (fault(npm.faults.packument, req, res)) return;
     req.resume();
-    const doc = npm.packuments.get(name);
+    const cached = (req.headers.accept ?? '').includes('application/vnd.npm.install-v1+json');
+    const doc = cached
+      ? history.get(name)?.findLast((h) => visibleOn(h.at, npm.installDelayMs))?.doc
+      : npm.packuments.get(name);
     const token = tokenFor(req);
     const hidden =
       restricted.has(name) &&
@@ -457,6 +483,7 @@ export async function startNpm(opts: {
     packument.time.modified = now;
     if (tags.latest === version) packument.description = doc.description;
     npm.packuments.set(name, packument);
+    remember(name, packument);
     everPublished.set(name, new Set([...(everPublished.get(name) ?? []), version]));
     npm.tarballs.set(`${name}/-/${file}`, tarball);
     if (npm.lostAnswers > 0) {
@@ -493,6 +520,8 @@ export async function startNpm(opts: {
     packuments: new Map(),
     tarballs: new Map(),
     faults: { exchange: [], packument: [], publish: [] },
+    installDelayMs: 0,
+    reads: [],
     lostAnswers: 0,
     provenance: new Map(),
     addPackage(name, versions = [], { deprecated = [], restricted: isRestricted = false } = {}) {
@@ -518,6 +547,7 @@ export async function startNpm(opts: {
         packument['dist-tags'].latest = version;
       }
       npm.packuments.set(name, packument);
+      history.set(name, [{ at: 0, doc: structuredClone(packument) }]);
       everPublished.set(name, new Set(versions));
     },
     addToken(token, packages) {

@@ -18,7 +18,7 @@ import Busboy from 'busboy';
 import { XMLParser } from 'fast-xml-parser';
 import { decodeJwt, errors as joseErrors } from 'jose';
 import yauzl from 'yauzl';
-import { type Fault, fault, listen, readBody, send, sendJson } from './http.ts';
+import { type Fault, fault, listen, readBody, send, sendJson, visibleOn } from './http.ts';
 import type { Claims, Issuer } from './issuer.ts';
 
 export type { Fault } from './http.ts';
@@ -71,6 +71,8 @@ export interface StoredVersion {
   version: string;
   sha256: string;
   symbols?: { sha256: string; validating: boolean };
+  /** When it was pushed (ms); the flat container lists it `listingDelayMs` later. */
+  pushedAt?: number;
 }
 
 export interface StoredPackage {
@@ -114,7 +116,9 @@ export interface NuGet {
   packages: Map<string, StoredPackage>;
   /** Every GET, with the credentials it carried (none are due: the read API is public). */
   reads: { path: string; authorization: string | undefined; apiKey: string | string[] | undefined }[];
-  faults: { exchange: Fault[]; push: Fault[] };
+  /** How long after a push the flat container lists the version. */
+  listingDelayMs: number;
+  faults: { exchange: Fault[]; push: Fault[]; read: Fault[] };
   addAccount(account: NuGetAccount): void;
   /** Registers an existing package of `owner`, so keys of other owners are refused on it. */
   registerPackage(id: string, owner: string): void;
@@ -648,7 +652,12 @@ export async function startNuGet(opts: {
     if (!mayPush(key, manifest.id)) return answer(403, API_KEY_NOT_AUTHORIZED);
     if (stored?.versions.has(versionKey)) return answer(409, packageExists(manifest.id, manifest.version));
     const entry = stored ?? { id: manifest.id, owner: key.packageOwner, versions: new Map() };
-    entry.versions.set(versionKey, { id: manifest.id, version: manifest.version, sha256: record.sha256 });
+    entry.versions.set(versionKey, {
+      id: manifest.id,
+      version: manifest.version,
+      sha256: record.sha256,
+      pushedAt: Date.now(),
+    });
     ng.packages.set(manifest.id.toLowerCase(), entry);
     answer(201, '', ng.pushWarnings.length > 0 ? { 'x-nuget-warning': ng.pushWarnings } : {});
   }
@@ -680,8 +689,9 @@ export async function startNuGet(opts: {
   });
 
   /** The read API NuGet clients use: the service index and the flat container's version list. */
-  function read(path: string, req: http.IncomingMessage, res: http.ServerResponse): void {
+  function read(path: string, req: http.IncomingMessage, res: http.ServerResponse) {
     ng.reads.push({ path, authorization: req.headers.authorization, apiKey: req.headers['x-nuget-apikey'] });
+    if (fault(ng.faults.read, req, res)) return;
     if (path === '/v3/index.json') {
       return sendJson(res, 200, {
         version: '3.0.0',
@@ -690,8 +700,11 @@ export async function startNuGet(opts: {
     }
     const versions = /^\/v3-flatcontainer\/([^/]+)\/index\.json$/.exec(path);
     const stored = versions?.[1] ? ng.packages.get(decodeURIComponent(versions[1])) : undefined;
-    if (stored && stored.versions.size > 0)
-      return sendJson(res, 200, { versions: [...stored.versions.keys()] });
+    // Validation and indexing take minutes on nuget.org: a pushed version is listed `listingDelayMs` later.
+    const listed = [...(stored?.versions ?? [])].filter(([, v]) =>
+      visibleOn(v.pushedAt ?? 0, ng.listingDelayMs),
+    );
+    if (listed.length > 0) return sendJson(res, 200, { versions: listed.map(([key]) => key) });
     send(res, 404, '<?xml version="1.0" encoding="utf-8"?><Error><Code>BlobNotFound</Code></Error>');
   }
 
@@ -711,7 +724,8 @@ export async function startNuGet(opts: {
     pushes: [],
     packages: new Map(),
     reads: [],
-    faults: { exchange: [], push: [] },
+    listingDelayMs: 0,
+    faults: { exchange: [], push: [], read: [] },
     addAccount(a) {
       ng.accounts.set(a.username.toLowerCase(), a);
     },

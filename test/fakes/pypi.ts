@@ -12,7 +12,7 @@ import type { TrustedRoot } from '@sigstore/protobuf-specs';
 import busboy from 'busboy';
 import { createBLAKE2b } from 'hash-wasm';
 import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, type JWTPayload, jwtVerify } from 'jose';
-import { type Fault, fault, listen, readBody, send, sendJson } from './http.ts';
+import { type Fault, fault, listen, readBody, send, sendJson, visibleOn } from './http.ts';
 import { type Claims, GITHUB_ISSUER, type Issuer } from './issuer.ts';
 import { AttestationUploadError, checkUploadAttestations, type Pep740Attestation } from './pep740.ts';
 import { isControl, normalizeName, parseVersion, pyRepr } from './python.ts';
@@ -47,6 +47,8 @@ export interface ReceivedUpload {
 export interface StoredFile {
   /** Normalized project name. */
   project: string;
+  /** When it was stored (ms); read endpoints show it `readDelayMs` later. Absent: shown at once. */
+  storedAt?: number;
   version: string;
   sha256: string;
   blake2_256: string;
@@ -73,7 +75,9 @@ export interface PyPI {
   /** Projects that exist on the index (normalized names), besides those with stored files. */
   existingProjects: Set<string>;
   /** Consumed one per request before normal handling; a 'reset' upload dies after part of its body was read. */
-  faults: { audience: Fault[]; mint: Fault[]; upload: Fault[]; lookup: Fault[] };
+  faults: { audience: Fault[]; mint: Fault[]; upload: Fault[]; lookup: Fault[]; simple: Fault[] };
+  /** How long after an upload a file shows on the simple page (CDN purge) and in the JSON API, each its own. */
+  readDelayMs: { simple: number; json: number };
   /** Sent as Retry-After with 429 faults. */
   retryAfterSeconds?: number;
   /** Benchmark mode: uploads are drained and answered 200, nothing checked, hashed or recorded. */
@@ -716,6 +720,7 @@ export async function startPyPI(opts: {
     if (provenance) pypi.provenance.set(file.filename, provenance);
     pypi.files.set(file.filename, {
       project: normalized,
+      storedAt: Date.now(),
       version: version.text,
       sha256: file.sha256,
       blake2_256: file.blake2_256,
@@ -728,6 +733,7 @@ export async function startPyPI(opts: {
     const key = parseVersion(decodeURIComponent(version))?.key;
     return [...pypi.files]
       .filter(([, f]) => f.project === project && parseVersion(f.version)?.key === key)
+      .filter(([, f]) => visibleOn(f.storedAt ?? 0, pypi.readDelayMs.json))
       .map(([filename, f]) => ({
         version: f.version,
         json: {
@@ -737,6 +743,45 @@ export async function startPyPI(opts: {
           url: `${pypi.origin}/packages/${filename}`,
         },
       }));
+  }
+
+  /** The simple page installers read (PEP 503 HTML, or PEP 691 JSON when asked), after its CDN lag. */
+  function simplePage(req: IncomingMessage, res: ServerResponse, name: string) {
+    const project = normalizeName(name);
+    // PyPI redirects a non-normalized name to its normalized page.
+    if (name !== project)
+      return page(req, res, 301, 'Moved Permanently', { location: `/simple/${project}/` });
+    const files = [...pypi.files].filter(
+      ([, f]) => f.project === project && visibleOn(f.storedAt ?? 0, pypi.readDelayMs.simple),
+    );
+    if (files.length === 0) return page(req, res, 404);
+    const url = (filename: string, f: StoredFile) => `${pypi.origin}/packages/${filename}#sha256=${f.sha256}`;
+    if (/application\/vnd\.pypi\.simple\.v1\+json/.test(req.headers.accept ?? '')) {
+      return send(
+        res,
+        200,
+        JSON.stringify({
+          meta: { 'api-version': '1.1' },
+          name: project,
+          versions: [...new Set(files.map(([, f]) => f.version))],
+          files: files.map(([filename, f]) => ({
+            filename,
+            url: url(filename, f),
+            hashes: { sha256: f.sha256 },
+          })),
+        }),
+        { 'content-type': 'application/vnd.pypi.simple.v1+json' },
+      );
+    }
+    const links = files.map(([filename, f]) => `<a href="${url(filename, f)}">${filename}</a><br />`);
+    send(
+      res,
+      200,
+      `<!DOCTYPE html><html><body><h1>Links for ${project}</h1>${links.join('')}</body></html>`,
+      {
+        'content-type': 'text/html',
+      },
+    );
   }
 
   async function upload(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -816,6 +861,11 @@ export async function startPyPI(opts: {
     }
     if (req.method === 'POST' && path === '/legacy/') return upload(req, res);
     req.resume();
+    const simple = /^\/simple\/([^/]+)\/$/.exec(path);
+    if (req.method === 'GET' && simple?.[1]) {
+      if (fault(pypi.faults.simple, req, res)) return;
+      return simplePage(req, res, decodeURIComponent(simple[1]));
+    }
     const releaseJson = /^\/pypi\/([^/]+)\/([^/]+)\/json$/.exec(path);
     if (req.method === 'GET' && releaseJson?.[1] && releaseJson[2]) {
       if (fault(pypi.faults.lookup, req, res)) return;
@@ -864,7 +914,8 @@ export async function startPyPI(opts: {
     uploads: [],
     files: new Map(),
     existingProjects: new Set(),
-    faults: { audience: [], mint: [], upload: [], lookup: [] },
+    faults: { audience: [], mint: [], upload: [], lookup: [], simple: [] },
+    readDelayMs: { simple: 0, json: 0 },
     sink: false,
     provenance: new Map(),
     close: server.close,

@@ -13,7 +13,17 @@ import { gunzipSync } from 'node:zlib';
 import { decodeJwt } from 'jose';
 import { Parser, type ReadEntry } from 'tar';
 import { parseDocument } from 'yaml';
-import { type Fault, fault, listen, readBody, send, sendJson } from './http.ts';
+import {
+  type Fault,
+  fault,
+  listen,
+  logRead,
+  type ReadRequest,
+  readBody,
+  send,
+  sendJson,
+  visibleOn,
+} from './http.ts';
 import { type Claims, GITHUB_ISSUER, type Issuer } from './issuer.ts';
 
 export type { Fault } from './http.ts';
@@ -72,8 +82,14 @@ export interface RubyGems {
   versions: Map<string, StoredVersion>;
   /** Gems that exist on the server besides those with stored versions (for the gem info endpoint). */
   existingGems: Set<string>;
-  /** Consumed one per request, before normal handling. */
-  faults: { exchange: Fault[]; push: Fault[]; versions: Fault[] };
+  /** Consumed one per request, before normal handling (`index`: the reads installers make). */
+  faults: { exchange: Fault[]; push: Fault[]; versions: Fault[]; index: Fault[] };
+  /** How long after a push its version shows in the compact index (`info`) and the versions JSON API. */
+  readDelayMs: { info: number; versionsJson: number };
+  /** Whether the server has a compact index (/versions, /info/<gem>); older servers only the JSON API. */
+  compactIndex: boolean;
+  /** The reads installers make (compact index, versions JSON), with the credentials they carried. */
+  reads: ReadRequest[];
   /** Marks a stored version yanked (throws when it is not stored). */
   yank(name: string, version: string, platform?: string): void;
   close(): Promise<void>;
@@ -592,6 +608,35 @@ export async function startRubyGems(opts: {
     });
   }
 
+  const isIndexRead = (path: string): boolean =>
+    path === '/versions' || path.startsWith('/info/') || /^\/api\/v1\/versions\/[^/]+\.json$/.test(path);
+
+  /** The compact index Bundler reads (/versions, /info/<gem>) and the versions JSON API, each with its lag. */
+  function indexRead(req: http.IncomingMessage, res: http.ServerResponse, path: string) {
+    logRead(rg.reads, req, path);
+    if (fault(rg.faults.index, req, res)) return;
+    const shown = (name: string, delay: number) =>
+      [...rg.versions.values()].filter(
+        (v) => v.name === name && !v.yanked && visibleOn(Date.parse(v.createdAt ?? ''), delay),
+      );
+    const slug = (v: StoredVersion) => (v.platform === 'ruby' ? v.version : `${v.version}-${v.platform}`);
+    if (path === '/versions' || path.startsWith('/info/')) {
+      if (!rg.compactIndex) return send(res, 404, 'Not Found');
+      if (path === '/versions') return send(res, 200, `created_at: ${new Date().toISOString()}\n---\n`);
+      const versions = shown(decodeURIComponent(path.slice('/info/'.length)), rg.readDelayMs.info);
+      if (versions.length === 0) return send(res, 404, 'This gem could not be found');
+      return send(res, 200, `---\n${versions.map((v) => `${slug(v)} |checksum:${v.sha256}\n`).join('')}`);
+    }
+    const name = decodeURIComponent(path.slice('/api/v1/versions/'.length, -'.json'.length));
+    const versions = shown(name, rg.readDelayMs.versionsJson);
+    if (versions.length === 0) return send(res, 404, 'This rubygem could not be found.');
+    sendJson(
+      res,
+      200,
+      versions.map((v) => ({ number: v.version, platform: v.platform, sha: v.sha256 })),
+    );
+  }
+
   const server = await listen(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://rubygems');
     const exchangeRoute = /^\/api\/v1\/oidc\/trusted_publisher\/exchange_token(?:\.(json|yaml))?$/.exec(
@@ -603,6 +648,7 @@ export async function startRubyGems(opts: {
     if (req.method === 'GET' && url.pathname.startsWith('/api/v2/rubygems/'))
       return showVersion(req, res, url);
     req.resume();
+    if (req.method === 'GET' && isIndexRead(url.pathname)) return indexRead(req, res, url.pathname);
     const gemJson = /^\/api\/v1\/gems\/([^/]+)\.json$/.exec(url.pathname);
     if (req.method === 'GET' && gemJson?.[1]) {
       const name = decodeURIComponent(gemJson[1]);
@@ -625,7 +671,10 @@ export async function startRubyGems(opts: {
     pushes: [],
     versions: new Map(),
     existingGems: new Set(),
-    faults: { exchange: [], push: [], versions: [] },
+    faults: { exchange: [], push: [], versions: [], index: [] },
+    readDelayMs: { info: 0, versionsJson: 0 },
+    compactIndex: true,
+    reads: [],
     yank(name, version, platform = 'ruby') {
       const v = rg.versions.get(versionKey(name, version, platform));
       if (!v) throw new Error(`no stored version ${versionKey(name, version, platform)}`);
