@@ -108,25 +108,26 @@ describe('packages-dir on a Windows runner (path.win32)', () => {
 });
 
 describe('isInside', () => {
-  it('is true for the folder itself and below it, false above it (POSIX)', () => {
-    const p = path.posix;
-    assert.equal(isInside(p, '/w', '/w'), true);
-    assert.equal(isInside(p, '/w', '/w/dist/sub'), true);
-    assert.equal(isInside(p, '/w', '/w/..foo'), true);
-    assert.equal(isInside(p, '/w', '/w/..'), false);
-    assert.equal(isInside(p, '/w', '/'), false);
-    assert.equal(isInside(p, '/w', '/w2'), false);
-    assert.equal(isInside(p, '/w/dist', '/w/other/x.whl'), false);
-  });
-
-  it('is false across Windows drives, where path.relative answers with an absolute path', () => {
-    const w = path.win32;
-    assert.equal(w.relative('D:\\a', 'C:\\a\\dist'), 'C:\\a\\dist');
-    assert.equal(isInside(w, 'D:\\a', 'C:\\a\\dist'), false);
-    assert.equal(isInside(w, 'D:\\a', 'D:\\a\\..foo\\x.whl'), true);
-    assert.equal(isInside(w, 'D:\\a', 'd:\\A\\dist'), true);
-    assert.equal(isInside(w, '\\\\server\\share\\w', '\\\\server\\share\\w\\dist'), true);
-    assert.equal(isInside(w, '\\\\server\\share\\w', '\\\\other\\share\\w\\dist'), false);
+  it('is true for the folder itself and below it, false above it or on another Windows drive', () => {
+    const cases: [path.PlatformPath, string, string, boolean][] = [
+      [path.posix, '/w', '/w', true],
+      [path.posix, '/w', '/w/dist/sub', true],
+      [path.posix, '/w', '/w/..foo', true],
+      [path.posix, '/w', '/w/..', false],
+      [path.posix, '/w', '/', false],
+      [path.posix, '/w', '/w2', false],
+      [path.posix, '/w/dist', '/w/other/x.whl', false],
+      [path.win32, 'D:\\a', 'D:\\a\\..foo\\x.whl', true],
+      [path.win32, 'D:\\a', 'd:\\A\\dist', true],
+      [path.win32, 'D:\\a', 'C:\\a\\dist', false],
+      [path.win32, '\\\\server\\share\\w', '\\\\server\\share\\w\\dist', true],
+      [path.win32, '\\\\server\\share\\w', '\\\\other\\share\\w\\dist', false],
+    ];
+    for (const [flavour, base, target, inside] of cases) {
+      assert.equal(isInside(flavour, base, target), inside, `${base} ⊇ ${target}`);
+    }
+    // On another drive relative() answers with an absolute path, not one beginning with '..'.
+    assert.equal(path.win32.relative('D:\\a', 'C:\\a\\dist'), 'C:\\a\\dist');
   });
 });
 
