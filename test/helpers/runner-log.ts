@@ -28,7 +28,7 @@ function parseCommand(line: string): { name: string; message: string } | undefin
  * its base64 from three byte offsets (so it is hidden inside base64 of `user:value` too), and its JSON-,
  * URI- and XML-escaped forms.
  */
-export function maskedForms(value: string): string[] {
+function maskedForms(value: string): string[] {
   const bytes = Buffer.from(value);
   const base64 = [0, 1, 2].map((shift) =>
     (bytes.length > shift ? bytes.subarray(shift) : bytes).toString('base64'),
