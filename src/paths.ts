@@ -8,14 +8,14 @@ import path from 'node:path';
 export interface FileSystemView {
   path: path.PlatformPath;
   /** The path with every symlink and junction resolved; throws when nothing is there. */
-  realpath(p: string): string;
-  isDirectory(p: string): boolean;
+  realpath(location: string): string;
+  isDirectory(location: string): boolean;
 }
 
 export const NATIVE_FILE_SYSTEM: FileSystemView = {
   path,
-  realpath: (p) => fs.realpathSync(p),
-  isDirectory: (p) => fs.statSync(p).isDirectory(),
+  realpath: (location) => fs.realpathSync(location),
+  isDirectory: (location) => fs.statSync(location).isDirectory(),
 };
 
 /**
@@ -23,8 +23,8 @@ export const NATIVE_FILE_SYSTEM: FileSystemView = {
  * that merely begins with '..' ('..cache') is inside; on Windows another drive is outside, which
  * `relative` reports as an absolute path rather than one starting with '..'.
  */
-export function isInside(p: path.PlatformPath, base: string, target: string): boolean {
-  const relative = p.relative(base, target);
-  if (p.isAbsolute(relative)) return false;
-  return relative.split(p.sep)[0] !== '..';
+export function isInside(flavour: path.PlatformPath, base: string, target: string): boolean {
+  const relative = flavour.relative(base, target);
+  if (flavour.isAbsolute(relative)) return false;
+  return relative.split(flavour.sep)[0] !== '..';
 }
