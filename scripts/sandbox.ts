@@ -1,6 +1,7 @@
 // Runs the bundled action end to end with no account: a local OIDC issuer, a mocked Sigstore (Fulcio + Rekor)
 // and emulators of PyPI (verifying PEP 740 attestations), RubyGems, crates.io, npm and NuGet on 127.0.0.1, the
-// shared fixtures (and a generated .nupkg) as the releases, then prints what the runner shows.
+// shared fixtures (and a generated .nupkg) as the releases, then prints each log as GitHub's log page shows it
+// (RUNNER_DEBUG=1 shows debug lines, as step debug logging does).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,6 +14,7 @@ import { startPyPI } from '../test/fakes/pypi.ts';
 import { startRubyGems } from '../test/fakes/rubygems.ts';
 import { startSigstore } from '../test/fakes/sigstore.ts';
 import { type ActionRun, FIXTURES, findLeaks, runAction } from '../test/helpers/action.ts';
+import { renderRunnerLog } from '../test/helpers/runner-log.ts';
 
 const fixtures = (dir: string, pattern: RegExp) =>
   fs
@@ -32,7 +34,7 @@ function plainSummary(summary: string): string {
 
 function show(title: string, run: ActionRun, secrets: string[]): boolean {
   console.log(`\n===== ${title}: exit code ${run.code} =====`);
-  console.log(run.stdout.trim());
+  console.log(renderRunnerLog(run.stdout, { debug: process.env.RUNNER_DEBUG === '1' }).trim());
   console.log('\n----- step summary -----');
   console.log(plainSummary(run.summary));
   const leaks = findLeaks(run, secrets);

@@ -1,8 +1,7 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import { ActionError } from './errors.ts';
 import { checkTransport } from './http.ts';
 import { log } from './log.ts';
+import { type FileSystemView, isInside, NATIVE_FILE_SYSTEM } from './paths.ts';
 import { REGISTRY_IDS, type RegistryId } from './registries/index.ts';
 import type { PublishOptions } from './registries/registry.ts';
 
@@ -122,27 +121,32 @@ export function parseRepositoryUrl(value: string): URL | undefined {
   return urlInput('repository-url', value, "'https://upload.pypi.org/legacy/' or 'https://rubygems.org'");
 }
 
-/** Resolves packages-dir inside the workspace; a path or symlink leading outside it is refused. */
-export function resolvePackagesDir(value: string, workspace: string): string {
-  const wanted = path.resolve(workspace, value || 'dist');
+/**
+ * Resolves packages-dir inside the workspace; a path or symlink (a junction on Windows) leading outside it is
+ * refused. `fileSystem` is the runner's own file system except in tests.
+ */
+export function resolvePackagesDir(
+  value: string,
+  workspace: string,
+  fileSystem: FileSystemView = NATIVE_FILE_SYSTEM,
+): string {
+  const wanted = fileSystem.path.resolve(workspace, value || 'dist');
   let real: string;
   try {
-    real = fs.realpathSync(wanted);
+    real = fileSystem.realpath(wanted);
   } catch {
     throw new ActionError(`packages-dir '${value}' does not exist (looked for ${wanted}).`, {
       cause: 'The build step did not run, wrote its files elsewhere, or the artifact was not downloaded.',
       fix: "Build the packages into that folder before this step, or point 'packages-dir' at the folder that holds them.",
     });
   }
-  const realWorkspace = fs.realpathSync(workspace);
-  const relative = path.relative(realWorkspace, real);
-  if (relative.startsWith('..') || path.isAbsolute(relative)) {
+  if (!isInside(fileSystem.path, fileSystem.realpath(workspace), real)) {
     throw new ActionError(`packages-dir '${value}' leads outside the workspace (to ${real}).`, {
       cause: 'Only files the workflow built inside GITHUB_WORKSPACE are published.',
       fix: "Set 'packages-dir' to a folder inside the repository checkout, such as 'dist'.",
     });
   }
-  if (!fs.statSync(real).isDirectory()) {
+  if (!fileSystem.isDirectory(real)) {
     throw new ActionError(`packages-dir '${value}' is a file, not a folder.`, {
       fix: "Point 'packages-dir' at the folder that holds the built files.",
     });
@@ -150,7 +154,7 @@ export function resolvePackagesDir(value: string, workspace: string): string {
   return real;
 }
 
-export function readInputs(env: Env = process.env): Inputs {
+export function readInputs(env: Env = process.env, fileSystem = NATIVE_FILE_SYSTEM): Inputs {
   const password = input(env, 'password') || input(env, 'token');
   // Masked before anything else can print it.
   if (password) log.secret(password);
@@ -180,7 +184,7 @@ export function readInputs(env: Env = process.env): Inputs {
     wait: booleanInput(env, 'wait', false),
     waitTimeoutMs: secondsInput(env, 'wait-timeout', 600) * 1000,
     packagesDirInput,
-    packagesDir: resolvePackagesDir(packagesDirInput, workspace),
+    packagesDir: resolvePackagesDir(packagesDirInput, workspace, fileSystem),
   };
 }
 

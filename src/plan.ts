@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ActionError } from './errors.ts';
 import { type Inputs, publishOptions } from './inputs.ts';
+import { isInside } from './paths.ts';
 import { entryFor, PUBLISHABLE_FILES, type RegistryId, registryForFile } from './registries/index.ts';
 import type { Artifact, Registry, Target } from './registries/registry.ts';
 
@@ -23,7 +24,7 @@ function listFiles(inputs: Inputs): string[] {
     const real = fs.realpathSync(path.join(inputs.packagesDir, entry.name));
     const stat = fs.statSync(real);
     if (stat.isDirectory()) continue;
-    if (path.relative(inputs.packagesDir, real).startsWith('..')) {
+    if (!isInside(path, inputs.packagesDir, real)) {
       throw new ActionError(`${entry.name} in packages-dir is a link to ${real}, outside packages-dir.`, {
         fix: 'Copy the file into packages-dir instead of linking to it.',
       });

@@ -23,7 +23,7 @@ export interface PublishOutcome {
 function describePlan(releases: Release[], inputs: Inputs): string {
   const lines: string[] = [];
   for (const { target, artifacts } of releases) {
-    lines.push(`${target.title} (${target.url.href}), token exchange at ${target.mintUrl.href}:`);
+    lines.push(`${target.name} at ${target.url.href}, token exchange at ${target.mintUrl.href}:`);
     for (const a of artifacts) {
       lines.push(`  ${a.file}  ${a.name} ${a.version}  ${a.size} bytes`);
       if (inputs.printHash) lines.push(`    sha256 ${a.sha256}`, `    blake2b-256 ${a.blake2_256}`);

@@ -253,6 +253,7 @@ export const cratesIo: Registry<CrateArtifact> = {
     const url = repositoryUrl ?? new URL(DEFAULT_URL);
     return {
       id,
+      name: 'crates.io',
       title: url.hostname === 'crates.io' ? 'crates.io' : `crates.io (${url.host})`,
       url,
       mintUrl: apiUrl(url, 'api/v1/trusted_publishing/tokens'),

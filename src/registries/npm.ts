@@ -377,6 +377,7 @@ export const npm: Registry<NpmArtifact> = {
     const url = repositoryUrl ?? new URL(DEFAULT_URL);
     return {
       id,
+      name: 'npm',
       title: url.hostname === 'registry.npmjs.org' ? 'npm' : `npm (${url.host})`,
       url,
       // npm's client exchanges at the registry origin's root, whatever path the registry URL has.

@@ -210,6 +210,7 @@ export const nuget: Registry<NuGetArtifact> = {
     const url = repositoryUrl ?? new URL(DEFAULT_URL);
     return {
       id,
+      name: 'NuGet',
       title: url.host === 'www.nuget.org' ? 'NuGet.org' : `NuGet (${url.host})`,
       url,
       // The gallery serves every endpoint at its root, whatever path repository-url was given with.

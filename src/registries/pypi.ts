@@ -195,9 +195,11 @@ export const pypi: Registry<PythonArtifact> = {
   target(id, repositoryUrl, audience) {
     const instance = INSTANCES[id] ?? INSTANCES.pypi;
     const url = repositoryUrl ?? new URL(instance?.url ?? '');
+    const name = instance?.title ?? 'PyPI';
     return {
       id,
-      title: instance?.title ?? 'PyPI',
+      name,
+      title: name,
       url,
       mintUrl: new URL('/_/oidc/mint-token', siteOrigin(url)),
       audience,

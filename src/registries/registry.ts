@@ -25,6 +25,9 @@ export interface Artifact {
 export interface Target {
   /** The protocol's name in the `registry` input, e.g. 'testpypi'. */
   id: string;
+  /** The registry's name (e.g. 'RubyGems'), for lines that show the instance's URL beside it. */
+  name: string;
+  /** How messages name the instance: the name, with the host when it is not the public instance. */
   title: string;
   /** The base every endpoint is derived from (PyPI: the upload URL). */
   url: URL;

@@ -110,6 +110,7 @@ export const rubygems: Registry<GemArtifact> = {
     const url = repositoryUrl ?? new URL(DEFAULT_URL);
     return {
       id,
+      name: 'RubyGems',
       title: url.host === 'rubygems.org' ? 'RubyGems.org' : `RubyGems (${url.host})`,
       url,
       mintUrl: apiUrl(url, 'api/v1/oidc/trusted_publisher/exchange_token'),

@@ -342,7 +342,7 @@ describe('npm end to end (bundled action on Node 24)', () => {
     assert.equal(result.code, 0, result.stdout);
     assert.match(
       result.stdout,
-      /token exchange at http:\/\/127\.0\.0\.1:\d+\/-\/npm\/v1\/oidc\/token\/exchange\/package\//,
+      /^npm at http:\/\/127\.0\.0\.1:\d+\/, token exchange at http:\/\/127\.0\.0\.1:\d+\/-\/npm\/v1\/oidc\/token\/exchange\/package\/:$/m,
     );
     assert.match(result.stdout, /audience 'npm:127\.0\.0\.1'/);
     assert.match(result.stdout, /Workflow filename: release\.yml/);

@@ -68,3 +68,27 @@ describe('planReleases with registry: auto', () => {
     await assert.rejects(planReleases(inputs), /tp_sample-0.1.0.gem is not a file pypi accepts/);
   });
 });
+
+describe('planReleases and links in packages-dir', () => {
+  it("takes a link to a file in a subfolder whose name begins with '..', refuses one leading out", async () => {
+    const [wheel = ''] = FILES.filter((f) => f.endsWith('.whl'));
+    const workspace = workspaceWith([]);
+    const dist = path.join(workspace, 'dist');
+    fs.mkdirSync(path.join(dist, '..cache'));
+    fs.copyFileSync(wheel, path.join(dist, '..cache', path.basename(wheel)));
+    fs.symlinkSync(path.join(dist, '..cache', path.basename(wheel)), path.join(dist, path.basename(wheel)));
+    const [release] = await planReleases(readInputs({ GITHUB_WORKSPACE: workspace }));
+    assert.deepEqual(
+      release?.artifacts.map((a) => a.file),
+      [path.basename(wheel)],
+    );
+
+    const outside = fs.mkdtempSync(path.join(os.tmpdir(), 'tp-plan-outside-'));
+    fs.copyFileSync(FILES[0] ?? '', path.join(outside, 'tp-sample-0.1.0.tar.gz'));
+    fs.symlinkSync(path.join(outside, 'tp-sample-0.1.0.tar.gz'), path.join(dist, 'tp-sample-0.1.0.tar.gz'));
+    await assert.rejects(
+      planReleases(readInputs({ GITHUB_WORKSPACE: workspace })),
+      /tp-sample-0\.1\.0\.tar\.gz in packages-dir is a link to .*, outside packages-dir/,
+    );
+  });
+});
