@@ -49,6 +49,9 @@ const sigstore = await startSigstore({ issuer });
 const pypi = await startPyPI({ issuer, trustedRoot: sigstore.trustedRoot });
 const rubygems = await startRubyGems({ issuer });
 const crates = await startCratesIo({ issuer });
+// The sparse index shows a new version a moment after the publish, as crates.io's index CDN does: the crates.io
+// run waits for it (wait: true).
+crates.indexDelayMs = 2_000;
 const npm = await startNpm({ issuer, publishers: { 'tp-sample': [defaultPublisher()] } });
 // Trusted publishing on npm serves packages that exist already: the fixture gets an older release.
 npm.addPackage('tp-sample', ['0.0.1']);
@@ -75,7 +78,7 @@ try {
   });
   const crate = await runAction({
     files: fixtures('crates', /\.crate$/),
-    inputs: { 'repository-url': crates.url },
+    inputs: { 'repository-url': crates.url, wait: 'true' },
     oidc,
   });
   const tarball = await runAction({
