@@ -37,6 +37,13 @@ const { run, assertNoLeaks } = actionAgainst(
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'tp-e2e-'));
 const SDIST_SHA256 = '259d96330e3fe697c6bc42f6cc18f5538efbb543a45111d6fd5b1cc9b9abb4a1';
+/** Publishes a wheel of tp-sample 0.2.0 and returns another build of the same version (other bytes). */
+async function publishAnotherBuild(): Promise<string> {
+  const first = await makeWheel(tmp(), { name: 'tp-sample', version: '0.2.0', description: 'first' });
+  assert.equal((await run({ files: [first] })).code, 0);
+  return makeWheel(tmp(), { name: 'tp-sample', version: '0.2.0', description: 'second build' });
+}
+
 /** The requests the index saw, as `METHOD path`. */
 const requestLine = () => pypi.requests.map((r) => `${r.method} ${r.path}`);
 
@@ -72,13 +79,7 @@ describe('PyPI end to end (bundled action on Node 24)', () => {
   });
 
   it('a file there with other content stops the run before anything is sent, with or without skip-existing', async () => {
-    const first = await makeWheel(tmp(), { name: 'tp-sample', version: '0.2.0', description: 'first' });
-    assert.equal((await run({ files: [first] })).code, 0);
-    const second = await makeWheel(tmp(), {
-      name: 'tp-sample',
-      version: '0.2.0',
-      description: 'second build',
-    });
+    const second = await publishAnotherBuild();
     for (const inputs of [{ 'skip-existing': 'false' }, { 'skip-existing': 'true' }]) {
       pypi.requests.length = 0;
       const refused = await run({ files: [second], inputs });
@@ -95,13 +96,7 @@ describe('PyPI end to end (bundled action on Node 24)', () => {
   });
 
   it("reads the index's answer when the lookup could not tell: 'File already exists' is skipped only under skip-existing", async () => {
-    const first = await makeWheel(tmp(), { name: 'tp-sample', version: '0.2.0', description: 'first' });
-    assert.equal((await run({ files: [first] })).code, 0);
-    const second = await makeWheel(tmp(), {
-      name: 'tp-sample',
-      version: '0.2.0',
-      description: 'second build',
-    });
+    const second = await publishAnotherBuild();
 
     pypi.faults.lookup.push(503, 503);
     const refused = await run({ files: [second] });
