@@ -58,8 +58,8 @@ export function checkTransport(url: URL, inputName: string): void {
 
 // One keep-alive agent per protocol: every file of a release reuses the same connection.
 const agents = {
-  'http:': new http.Agent({ keepAlive: true, maxSockets: 4 }),
-  'https:': new https.Agent({ keepAlive: true, maxSockets: 4 }),
+  'http:': new http.Agent({ keepAlive: true, maxSockets: 16 }),
+  'https:': new https.Agent({ keepAlive: true, maxSockets: 16 }),
 };
 
 /** The backoff wait; unit tests replace it so they never sleep. */
@@ -68,6 +68,17 @@ export const backoff = {
 };
 
 class TransientError extends Error {}
+
+/**
+ * Until when each origin asked to be left alone (429 with Retry-After). Every request to it waits, not only
+ * the one that was told: parallel uploads would otherwise keep hitting the limit.
+ */
+const pausedUntil = new Map<string, number>();
+
+async function respectPause(url: URL): Promise<void> {
+  const wait = (pausedUntil.get(url.origin) ?? 0) - Date.now();
+  if (wait > 0) await backoff.sleep(wait);
+}
 
 const isTransientStatus = (status: number): boolean => status === 429 || status >= 500;
 
@@ -91,10 +102,19 @@ export async function send(req: HttpRequest): Promise<HttpResponse> {
   let lastProblem = '';
   for (let attempt = 1; attempt <= attempts; attempt++) {
     try {
+      await respectPause(req.url);
       const res = { ...(await sendFollowingRedirects(req)), retried: attempt > 1 };
       if (!isTransientStatus(res.status) || attempt === attempts) return res;
       lastProblem = `HTTP ${res.status} ${res.reason}`;
-      await backoff.sleep(retryDelayMs(attempt, headerValue(res.headers['retry-after'])));
+      const retryAfter = headerValue(res.headers['retry-after']);
+      const delay = retryDelayMs(attempt, retryAfter);
+      if (res.status === 429 && retryAfter !== undefined) {
+        // The next attempt, like every other request to this origin, waits in respectPause.
+        const until = Date.now() + delay;
+        pausedUntil.set(req.url.origin, Math.max(until, pausedUntil.get(req.url.origin) ?? 0));
+      } else {
+        await backoff.sleep(delay);
+      }
     } catch (err) {
       if (!(err instanceof TransientError)) throw err;
       lastProblem = err.message;

@@ -32,6 +32,8 @@ export interface Inputs {
   /** npm dist-tag and access; empty when not given. */
   tag: string;
   access: string;
+  /** Uploads in flight at once (per registry). */
+  maxParallel: number;
   /** Wait until the published versions are installable, for at most `waitTimeoutMs`. */
   wait: boolean;
   waitTimeoutMs: number;
@@ -70,16 +72,21 @@ function booleanInput(env: Env, name: string, fallback: boolean): boolean {
   });
 }
 
-/** A whole number of seconds, at most six hours (a GitHub job's own limit). */
-function secondsInput(env: Env, name: string, fallback: number): number {
+/** A whole number from `min` to `max`; `unit` and `example` word the error. */
+function wholeNumberInput(
+  env: Env,
+  name: string,
+  fallback: number,
+  { min, max, unit, example }: { min: number; max: number; unit: string; example: number },
+): number {
   const value = input(env, name);
   if (value === '') return fallback;
-  const seconds = Number(value);
-  if (/^\d+$/.test(value) && seconds >= 1 && seconds <= 6 * 3600) return seconds;
+  const number = Number(value);
+  if (/^\d+$/.test(value) && number >= min && number <= max) return number;
   throw new ActionError(
-    `Input '${name}' must be a whole number of seconds from 1 to 21600, not '${value}'.`,
+    `Input '${name}' must be a whole number of ${unit} from ${min} to ${max}, not '${value}'.`,
     {
-      fix: `Set '${name}' to the seconds to wait, e.g. '${name}: 900'.`,
+      fix: `Set it in the step's 'with:' block, e.g. '${name}: ${example}'.`,
     },
   );
 }
@@ -182,7 +189,11 @@ export function readInputs(env: Env = process.env, fileSystem = NATIVE_FILE_SYST
     tag: input(env, 'tag'),
     access: input(env, 'access'),
     wait: booleanInput(env, 'wait', false),
-    waitTimeoutMs: secondsInput(env, 'wait-timeout', 600) * 1000,
+    // Six hours: a GitHub job's own limit.
+    waitTimeoutMs:
+      wholeNumberInput(env, 'wait-timeout', 600, { min: 1, max: 6 * 3600, unit: 'seconds', example: 900 }) *
+      1000,
+    maxParallel: wholeNumberInput(env, 'max-parallel', 4, { min: 1, max: 16, unit: 'uploads', example: 8 }),
     packagesDirInput,
     packagesDir: resolvePackagesDir(packagesDirInput, workspace, fileSystem),
   };

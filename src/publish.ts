@@ -6,6 +6,7 @@ import { type Claims, checkTrustedPublishingPossible, decodeClaims, fetchIdToken
 import { planReleases, type Release } from './plan.ts';
 import type { Artifact, Credential, HeldFile, PublishOptions } from './registries/registry.ts';
 import type { PublishedFile } from './report.ts';
+import { Slots } from './slots.ts';
 import { waitUntilInstallable } from './wait.ts';
 
 type Env = Record<string, string | undefined>;
@@ -37,6 +38,10 @@ class Session {
   claims: Claims | undefined;
   readonly credentials = new Map<string, Credential>();
   readonly options: PublishOptions;
+  /** Exchanges under way, by scope, so parallel uploads wait for the same one. */
+  readonly exchanging = new Map<string, Promise<Credential>>();
+  /** Tokens replaced by a fresher one, revoked at the end with the current ones. */
+  readonly retired: Credential[] = [];
   /** Files the registry holds already and that are therefore not sent (see findHeld). */
   readonly held = new Map<Artifact, HeldFile>();
 
@@ -99,7 +104,7 @@ class Session {
   }
 
   async credentialFor(artifact: Artifact): Promise<Credential> {
-    const { registry, target, artifacts } = this.release;
+    const { registry } = this.release;
     const scope = this.scopeOf(artifact);
     const current = this.credentials.get(scope);
     if (this.inputs.password) {
@@ -109,6 +114,14 @@ class Session {
     }
     const expiring = current?.expiresAt !== undefined && current.expiresAt - Date.now() < REFRESH_MARGIN_MS;
     if (current && !expiring) return current;
+    // Parallel uploads that find the token expiring share one exchange.
+    const pending = this.exchanging.get(scope) ?? this.exchange(scope, current);
+    this.exchanging.set(scope, pending);
+    return pending.finally(() => this.exchanging.delete(scope));
+  }
+
+  async exchange(scope: string, current: Credential | undefined): Promise<Credential> {
+    const { registry, target, artifacts } = this.release;
     if (current) log.info(`The ${target.title} token expires soon; exchanging a new one.`);
     checkTrustedPublishingPossible(this.env);
     const audience = await registry.audience(target);
@@ -119,7 +132,8 @@ class Session {
     } catch (err) {
       throw await this.explainWith(err, inScope);
     }
-    if (current) await this.revoke(current);
+    // Uploads under way may still use the old token: it is revoked with the others at the end.
+    if (current) this.retired.push(current);
     this.credentials.set(scope, credential);
     const expires = credential.expiresAt ? new Date(credential.expiresAt).toISOString() : 'unknown';
     log.info(`Exchanged the OIDC token for a short-lived ${target.title} token (expires ${expires}).`);
@@ -237,7 +251,7 @@ class Session {
     try {
       await this.uploadAll(results);
     } finally {
-      for (const credential of this.credentials.values()) await this.revoke(credential);
+      for (const credential of [...this.retired, ...this.credentials.values()]) await this.revoke(credential);
     }
   }
 
@@ -259,42 +273,88 @@ class Session {
         results.push({ ...this.entry(artifact), status: 'failed', error: reason });
       throw err;
     }
-    const brokenReleases = new Set<string>();
+    const entries = await this.uploadInParallel();
+    results.push(...artifacts.map((a) => entries.get(a) as PublishedFile));
+  }
+
+  /**
+   * Uploads at most `max-parallel` files at once; a file starts once those it must follow are through (the
+   * first file of a release, a crate's dependencies in the index). A failure stops the files of its release
+   * that have not started, lets those under way finish, and every file ends with exactly one entry.
+   */
+  async uploadInParallel(): Promise<Map<Artifact, PublishedFile>> {
+    const { registry, artifacts } = this.release;
+    const slots = new Slots(this.inputs.maxParallel);
+    const broken = new Set<string>();
+    const entries = new Map<Artifact, PublishedFile>();
+    /** Per file: undefined once dependents may start, else why they may not. */
+    const passed = new Map<Artifact, Promise<string | undefined>>();
     for (const artifact of artifacts) {
-      const entry = this.entry(artifact);
       const release = `${artifact.name} ${artifact.version}`;
-      const held = this.held.get(artifact);
-      if (held) {
-        log.info(`Skipped ${artifact.file}: ${this.heldMessage(artifact, held)}`);
-        results.push({ ...entry, status: 'skipped' });
-        continue;
-      }
-      if (brokenReleases.has(release)) {
-        results.push({
-          ...entry,
-          status: 'failed',
-          error: 'not attempted: an earlier file of this release failed',
-        });
-        continue;
-      }
-      try {
-        const credential = await this.credentialFor(artifact);
-        const outcome = await registry.upload(target, credential, artifact, this.options);
-        log.info(
-          `${outcome.status === 'uploaded' ? 'Uploaded' : 'Skipped'} ${artifact.file}: ${outcome.message}`,
+      const publishing = (async (): Promise<PublishedFile> => {
+        const held = this.held.get(artifact);
+        if (held) {
+          log.info(`Skipped ${artifact.file}: ${this.heldMessage(artifact, held)}`);
+          return { ...this.entry(artifact), status: 'skipped' };
+        }
+        const blocked = await Promise.all(
+          (registry.mustFollow?.(artifact, artifacts) ?? []).map((before) => passed.get(before)),
         );
-        results.push({ ...entry, status: outcome.status });
-      } catch (err) {
-        const explained = await this.explainWith(
-          err,
-          artifacts.filter((a) => a.name === artifact.name),
+        const reason = blocked.find((r) => r !== undefined);
+        if (reason) return { ...this.entry(artifact), status: 'failed', error: `not attempted: ${reason}` };
+        return slots.run(async () =>
+          broken.has(release)
+            ? {
+                ...this.entry(artifact),
+                status: 'failed',
+                error: 'not attempted: another file of this release failed',
+              }
+            : this.uploadOne(artifact, broken),
         );
-        const message = explained instanceof Error ? explained.message : String(explained);
-        results.push({ ...entry, status: 'failed', error: message });
-        brokenReleases.add(release);
-        log.error(explained instanceof ActionError ? explained.explain() : message);
-      }
+      })();
+      publishing.then((entry) => entries.set(artifact, entry));
+      passed.set(
+        artifact,
+        publishing.then((entry) => this.passedFor(artifact, entry)),
+      );
     }
+    await Promise.all(passed.values());
+    return entries;
+  }
+
+  async uploadOne(artifact: Artifact, broken: Set<string>): Promise<PublishedFile> {
+    const { registry, target, artifacts } = this.release;
+    const entry = this.entry(artifact);
+    try {
+      const credential = await this.credentialFor(artifact);
+      const outcome = await registry.upload(target, credential, artifact, this.options);
+      log.info(
+        `${outcome.status === 'uploaded' ? 'Uploaded' : 'Skipped'} ${artifact.file}: ${outcome.message}`,
+      );
+      return { ...entry, status: outcome.status };
+    } catch (err) {
+      broken.add(`${artifact.name} ${artifact.version}`);
+      const explained = await this.explainWith(
+        err,
+        artifacts.filter((a) => a.name === artifact.name),
+      );
+      const message = explained instanceof Error ? explained.message : String(explained);
+      log.error(explained instanceof ActionError ? explained.explain() : message);
+      return { ...entry, status: 'failed', error: message };
+    }
+  }
+
+  /** Whether the files that must follow this one may start: it went through and, where needed, is indexed. */
+  async passedFor(artifact: Artifact, entry: PublishedFile): Promise<string | undefined> {
+    const { registry, target, artifacts } = this.release;
+    if (entry.status === 'failed') return `${artifact.file}, which must go first, failed`;
+    const followers = artifacts.some((a) => registry.mustFollow?.(a, artifacts).includes(artifact));
+    if (!registry.followsIndex || entry.status !== 'uploaded' || !followers) return undefined;
+    const checks = await registry.installChecks(target, [artifact], this.options, new Set([artifact]));
+    const seen = await waitUntilInstallable(target.title, checks, this.inputs.waitTimeoutMs);
+    return [...seen.values()].every((s) => s !== undefined)
+      ? undefined
+      : `${artifact.name} ${artifact.version}, which it depends on, is not in ${target.title}'s index after ${this.inputs.waitTimeoutMs / 1000} s`;
   }
 
   /**

@@ -272,6 +272,10 @@ export const cratesIo: Registry<CrateArtifact> = {
     };
   },
 
+  // A crate goes up once the crates it depends on are in the index: crates.io checks dependencies against it.
+  mustFollow: dependsOn,
+  followsIndex: true,
+
   order(crates) {
     const seen = new Map<string, string>();
     for (const c of crates) {

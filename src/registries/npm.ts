@@ -433,6 +433,11 @@ export const npm: Registry<NpmArtifact> = {
   },
 
   exchangeScope: (artifact) => artifact.name,
+  // A package's versions go up in order (the dist-tag each moves must end on the last); packages in parallel.
+  mustFollow(pkg, ordered) {
+    const previous = ordered.slice(0, ordered.indexOf(pkg)).findLast((p) => p.name === pkg.name);
+    return previous ? [previous] : [];
+  },
 
   attestations: {
     kind: 'SLSA provenance attestation',

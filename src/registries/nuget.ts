@@ -7,7 +7,7 @@ import { log } from '../log.ts';
 import { multipartBody } from '../multipart.ts';
 import { claimText, workflowFile } from '../oidc.ts';
 import { mintedCredential } from './credential.ts';
-import type { Artifact, Registry, Target } from './registry.ts';
+import { type Artifact, afterFirstOf, type Registry, type Target } from './registry.ts';
 
 export interface NuGetArtifact extends Artifact, NuGetPackage {}
 
@@ -269,6 +269,9 @@ export const nuget: Registry<NuGetArtifact> = {
     // The symbol endpoint only takes symbols of a package that is already there.
     return [...artifacts].sort((a, b) => Number(a.symbols) - Number(b.symbols));
   },
+
+  // The first push of an ID creates the package; its symbols and other versions follow it.
+  mustFollow: afterFirstOf((pkg) => pkg.id.toLowerCase()),
 
   async audience(target) {
     return target.audience ?? DEFAULT_AUDIENCE;

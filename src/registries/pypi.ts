@@ -8,7 +8,7 @@ import { multipartBody } from '../multipart.ts';
 import { claimText, workflowFile } from '../oidc.ts';
 import { publishStatement, toPep740 } from '../pep740.ts';
 import { mintedCredential } from './credential.ts';
-import type { Artifact, Registry, Target } from './registry.ts';
+import { type Artifact, afterFirstOf, type Registry, type Target } from './registry.ts';
 
 export interface PythonArtifact extends Artifact, PythonDistribution {}
 
@@ -230,6 +230,9 @@ export const pypi: Registry<PythonArtifact> = {
     // sdist first, as twine does: a release is then never wheels-only because of a late failure.
     return [...artifacts].sort((a, b) => Number(a.filetype !== 'sdist') - Number(b.filetype !== 'sdist'));
   },
+
+  // The first file of a release creates it: Warehouse may race on two first uploads at once.
+  mustFollow: afterFirstOf((a) => `${normalizeName(a.name)} ${a.version}`),
 
   attestations: {
     kind: 'PEP 740 attestation',

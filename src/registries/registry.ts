@@ -130,6 +130,13 @@ export interface Registry<A extends Artifact = Artifact> {
   /** Checks rules across all files of the release and returns them in upload order. */
   order(artifacts: A[], options: PublishOptions): A[];
   /**
+   * The files (earlier in upload order) that must be through before this one starts; the others go up in
+   * parallel. Without it every file may go at once.
+   */
+  mustFollow?(artifact: A, ordered: A[]): A[];
+  /** A dependent waits until what it follows is in the index installers read (crates.io checks dependencies). */
+  followsIndex?: boolean;
+  /**
    * The attestation each file gets with a trusted upload: PyPI a PEP 740 publish attestation, npm SLSA
    * provenance as `npm publish --provenance` makes it. Registries without it are sent none.
    */
@@ -168,4 +175,15 @@ export interface Registry<A extends Artifact = Artifact> {
   /** Where the published file can be seen. */
   fileUrl(target: Target, artifact: A): string;
   publisherForm(claims: Claims, artifacts: A[], target: Target): FormValue[];
+}
+
+/**
+ * For `mustFollow`: a file waits for the first of the files sharing its key, whose upload creates the project
+ * or release (two first uploads at once could race on the registry).
+ */
+export function afterFirstOf<A>(key: (artifact: A) => string): (artifact: A, ordered: A[]) => A[] {
+  return (artifact, ordered) => {
+    const first = ordered.find((a) => key(a) === key(artifact));
+    return first && first !== artifact ? [first] : [];
+  };
 }

@@ -6,7 +6,7 @@ import { apiUrl, exists, type HttpResponse, jsonBody, parseJson, send } from '..
 import { claimText, workflowFile } from '../oidc.ts';
 import { mintedCredential } from './credential.ts';
 import { heldVersion } from './held.ts';
-import type { Artifact, Registry, Target } from './registry.ts';
+import { type Artifact, afterFirstOf, type Registry, type Target } from './registry.ts';
 
 export interface GemArtifact extends Artifact, GemSpec {}
 
@@ -130,6 +130,9 @@ export const rubygems: Registry<GemArtifact> = {
   },
 
   order: (artifacts) => artifacts,
+
+  // The first push of a name creates the gem; its other platforms follow it.
+  mustFollow: afterFirstOf((gem) => gem.name),
 
   async audience(target) {
     return target.audience ?? DEFAULT_AUDIENCE;

@@ -124,9 +124,10 @@ describe('bad files are refused before anything is sent', () => {
 describe('faults during the release', () => {
   it('a file the index keeps failing with 5xx: the other project still goes through, and the report says so', async () => {
     const other = await makeWheel(tmp(), { name: 'tp-other', version: '1.0.0' });
-    // Every attempt at the first upload (the sdist) fails; the retries are bounded.
+    // Every attempt at the first upload (the sdist) fails; the retries are bounded. One upload at a time, so
+    // the faults queued for the sdist reach the sdist.
     pypi.faults.upload.push(503, 503, 503, 503);
-    const result = await run({ files: [SDIST, WHEEL, other] });
+    const result = await run({ files: [SDIST, WHEEL, other], inputs: { 'max-parallel': '1' } });
     assert.equal(result.code, 1);
     assert.deepEqual(Object.fromEntries(result.published.map((p) => [p.file, p.status])), {
       'tp-sample-0.1.0.tar.gz': 'failed',
@@ -137,7 +138,7 @@ describe('faults during the release', () => {
       result.stdout,
       /PyPI refused tp-sample-0.1.0.tar.gz: 503 Service Unavailable%0ALikely cause: The index had a fault/,
     );
-    assert.match(result.stdout, /not attempted: an earlier file of this release failed/);
+    assert.match(result.stdout, /not attempted: tp-sample-0\.1\.0\.tar\.gz, which must go first, failed/);
     assert.match(result.stdout, /Went through: tp_other-1.0.0-py3-none-any.whl \(uploaded\)/);
     assert.deepEqual([...pypi.files.keys()], ['tp_other-1.0.0-py3-none-any.whl']);
   });

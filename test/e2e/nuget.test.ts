@@ -171,7 +171,10 @@ describe('NuGet end to end (bundled action on Node 24)', () => {
     assert.match(duplicate.stdout, /can never be pushed again/);
     assert.match(duplicate.stdout, /Bump the version/);
     assert.deepEqual(statuses(duplicate), ['failed', 'failed']);
-    assert.equal(duplicate.published[1]?.error, 'not attempted: an earlier file of this release failed');
+    assert.equal(
+      duplicate.published[1]?.error,
+      'not attempted: TpSample.0.1.0.nupkg, which must go first, failed',
+    );
 
     const [pushes, reads] = [ng.pushes.length, ng.reads.length];
     const skipped = await run({ inputs: { 'skip-existing': 'true' } });

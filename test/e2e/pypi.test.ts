@@ -148,7 +148,7 @@ describe('PyPI end to end (bundled action on Node 24)', () => {
       ['skipped', 'skipped', 'skipped', 'skipped', 'uploaded', 'uploaded'],
     );
     assert.deepEqual(
-      pypi.uploads.map((u) => u.file?.filename),
+      pypi.uploads.map((u) => u.file?.filename).sort(),
       wheels.slice(4).map((w) => path.basename(w)),
       'only the two missing wheels were sent',
     );
@@ -263,7 +263,10 @@ describe('PyPI end to end (bundled action on Node 24)', () => {
     const result = await run();
     assert.equal(result.code, 1);
     assert.match(result.stdout, /not registered for project 'tp-sample'/);
-    assert.equal(result.published[1]?.error, 'not attempted: an earlier file of this release failed');
+    assert.equal(
+      result.published[1]?.error,
+      'not attempted: tp-sample-0.1.0.tar.gz, which must go first, failed',
+    );
     assertNoLeaks(result);
   });
 
