@@ -256,7 +256,7 @@ class Session {
   }
 
   async uploadAll(results: PublishedFile[]): Promise<void> {
-    const { registry, target, artifacts } = this.release;
+    const { target, artifacts } = this.release;
     if (this.inputs.password) {
       log.notice(
         `Publishing to ${target.title} with a long-lived token. Trusted publishing needs no stored secret: register this workflow as a trusted publisher and drop the 'password' input.`,
