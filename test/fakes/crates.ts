@@ -84,6 +84,8 @@ export interface CratesEvent {
   type: 'exchange' | 'publish' | 'lookup' | 'revoke';
   status: number;
   detail: string;
+  /** When it was answered (ms). */
+  at: number;
 }
 
 export interface CratesIo {
@@ -413,7 +415,7 @@ export async function startCratesIo(opts: {
   const usedJtis = new Set<string>();
 
   function record(type: CratesEvent['type'], status: number, detail: string): void {
-    cio.events.push({ type, status, detail });
+    cio.events.push({ type, status, detail, at: Date.now() });
   }
 
   /** ApiErrorResponse: one detail in an `errors` array. */

@@ -42,6 +42,9 @@ export interface ReceivedUpload {
   } | null;
   headers: IncomingHttpHeaders;
   status: number;
+  /** When the request arrived and when it was answered (ms). */
+  startedAt: number;
+  answeredAt: number;
 }
 
 export interface StoredFile {
@@ -67,6 +70,16 @@ export interface PyPI {
   minted: string[];
   /** Every mint request, faulted ones included. */
   mintRequests: number;
+  /** Milliseconds each upload is held before its answer (a real index's processing time). */
+  uploadLatencyMs: number;
+  /** Uploads being handled now, and the most at once. */
+  inFlight: { now: number; max: number };
+  /** Upload faults apply once this many uploads were recorded (to meet a later upload of a release). */
+  faultsAfterUploads: number;
+  /** When each upload fault was served (ms). */
+  faultedAt: number[];
+  /** Files to refuse with 400 and this reason, whatever else holds. */
+  refusals: Map<string, string>;
   /** Every request in arrival order, with the Authorization it carried. */
   requests: { method: string; path: string; authorization: string | undefined }[];
   /** Every upload that was not faulted and not sunk, with the status it got. */
@@ -785,7 +798,10 @@ export async function startPyPI(opts: {
   }
 
   async function upload(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const faulted = pypi.uploads.length >= pypi.faultsAfterUploads && pypi.faults.upload.length > 0;
+    if (faulted) pypi.faultedAt.push(Date.now());
     if (
+      faulted &&
       fault(
         pypi.faults.upload,
         req,
@@ -795,15 +811,33 @@ export async function startPyPI(opts: {
     ) {
       return;
     }
+    pypi.inFlight.now++;
+    pypi.inFlight.max = Math.max(pypi.inFlight.max, pypi.inFlight.now);
+    // The index's own processing time, as a real one takes hundreds of milliseconds per upload.
+    const later = (reply: () => void) =>
+      setTimeout(() => {
+        pypi.inFlight.now--;
+        reply();
+      }, pypi.uploadLatencyMs);
     if (pypi.sink) {
       req.resume();
-      return void req.once('end', () => page(req, res, 200));
+      return void req.once('end', () => later(() => page(req, res, 200)));
     }
-    const received: ReceivedUpload = { fields: [], file: null, headers: req.headers, status: 0 };
+    const received: ReceivedUpload = {
+      fields: [],
+      file: null,
+      headers: req.headers,
+      status: 0,
+      startedAt: Date.now(),
+      answeredAt: 0,
+    };
     const answer = (status: number, detail = '') => {
       received.status = status;
       pypi.uploads.push(received);
-      page(req, res, status, detail);
+      later(() => {
+        received.answeredAt = Date.now();
+        page(req, res, status, detail);
+      });
     };
     if (req.headers['content-length'] === undefined) {
       req.resume();
@@ -825,6 +859,8 @@ export async function startPyPI(opts: {
       new URL(req.url ?? '/', pypi.origin).searchParams.get(':action') ??
       up.fields.find(([n]) => n === ':action')?.[1];
     if (action !== 'file_upload') return answer(404);
+    const refusal = received.file && pypi.refusals.get(received.file.filename);
+    if (refusal) return answer(400, refusal);
     try {
       accept(up, req);
       answer(200);
@@ -911,6 +947,11 @@ export async function startPyPI(opts: {
     minted: [],
     mintRequests: 0,
     requests: [],
+    uploadLatencyMs: 0,
+    inFlight: { now: 0, max: 0 },
+    refusals: new Map(),
+    faultsAfterUploads: 0,
+    faultedAt: [],
     uploads: [],
     files: new Map(),
     existingProjects: new Set(),
