@@ -452,6 +452,38 @@ async function bigCases(issuer: Issuer, sink: PyPI): Promise<Case[]> {
   return cases;
 }
 
+/** Four 1 GiB wheels of one release at once (max-parallel 4): each upload streams from disk. */
+async function parallelBigCheck(issuer: Issuer, sink: PyPI): Promise<Check[]> {
+  if (!BIG) return [];
+  const dir = fs.mkdtempSync(path.join(tmp, 'parallel-big-'));
+  try {
+    const wheels: string[] = [];
+    for (const pyTag of ['cp310', 'cp311', 'cp312', 'cp313', 'cp314']) {
+      wheels.push(await makeWheel(dir, { name: 'tp-sample', version: '0.5.0', pyTag, padBytes: 1024 * MiB }));
+    }
+    process.stdout.write('4 parallel 1GiB wheels: ');
+    const samples: Sample[] = [];
+    for (let i = 0; i < BIG_REPS; i++) {
+      samples.push(await action(issuer, wheels, toPyPI(sink, { 'max-parallel': '4' })));
+      process.stdout.write('.');
+    }
+    process.stdout.write('\n');
+    const rss = stats(samples.map((s) => s.rssKiB / 1024)).median;
+    return [
+      {
+        id: 'rss-4x1GiB',
+        title: 'peak RSS of the action, five 1 GiB wheels of one release, four uploading at once',
+        value: rss,
+        unit: 'MiB',
+        max: 120,
+        met: rss <= 120,
+      },
+    ];
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 function rssChecks(cases: Case[]): Check[] {
   const rss = (id: string) => cases.find((c) => c.id === id)?.ours.rssMiB.median;
   const [small, large] = [rss('wheel-10MiB'), rss('wheel-1GiB')];
@@ -576,7 +608,7 @@ try {
     ),
     ...(await bigCases(issuer, sink)),
   ];
-  const checks = [...floorCheck(cases), ...rssChecks(cases)];
+  const checks = [...floorCheck(cases), ...rssChecks(cases), ...(await parallelBigCheck(issuer, sink))];
   printTable(cases, checks);
   const outDir = path.join(ROOT, 'bench');
   fs.mkdirSync(outDir, { recursive: true });
