@@ -312,10 +312,12 @@ class Session {
             : this.uploadOne(artifact, broken),
         );
       })();
-      publishing.then((entry) => entries.set(artifact, entry));
       passed.set(
         artifact,
-        publishing.then((entry) => this.passedFor(artifact, entry)),
+        publishing.then((entry) => {
+          entries.set(artifact, entry);
+          return this.passedFor(artifact, entry);
+        }),
       );
     }
     await Promise.all(passed.values());
