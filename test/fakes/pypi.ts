@@ -65,6 +65,8 @@ export interface PyPI {
   minted: string[];
   /** Every mint request, faulted ones included. */
   mintRequests: number;
+  /** Method and path of every request, of any kind. */
+  requests: string[];
   /** Every upload that was not faulted and not sunk, with the status it got. */
   uploads: ReceivedUpload[];
   files: Map<string, StoredFile>;
@@ -773,6 +775,7 @@ export async function startPyPI(opts: {
 
   const server = await listen(async (req, res) => {
     const path = new URL(req.url ?? '/', 'http://pypi').pathname;
+    pypi.requests.push(`${req.method} ${path}`);
     if (req.method === 'GET' && path === '/_/oidc/audience') {
       if (fault(pypi.faults.audience, req, res)) return;
       if (pypi.audienceStatus === 404) return page(req, res, 404);
@@ -833,6 +836,7 @@ export async function startPyPI(opts: {
     tokenLifetimeSeconds: 900,
     minted: [],
     mintRequests: 0,
+    requests: [],
     uploads: [],
     files: new Map(),
     existingProjects: new Set(),
