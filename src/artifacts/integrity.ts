@@ -2,13 +2,13 @@ import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { finished, pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import { Parser } from 'tar/parse';
 import type { ReadEntry } from 'tar/read-entry';
 import yauzl from 'yauzl';
 import { ActionError } from '../errors.ts';
-import { CHUNK_BYTES } from '../file-chunks.ts';
+import { CHUNK_BYTES, fileChunks } from '../file-chunks.ts';
 
 /**
  * More than any registry accepts once unpacked. Proving a file whole means inflating all of it, so a bomb
@@ -24,8 +24,9 @@ const ZIP64_MARKER = 0xffffffff;
 const DATA_DESCRIPTOR_FLAG = 0x08;
 const DATA_DESCRIPTOR_SIGNATURE = 0x08074b50;
 
-function unpacked(total: number): void {
-  if (total > MAX_UNPACKED_BYTES) throw new Damage(`it unpacks to more than ${MAX_UNPACKED_BYTES} bytes`);
+function withinUnpackedLimit(total: number): void {
+  if (total > MAX_UNPACKED_BYTES)
+    throw new Damage(`it unpacks to more than ${MAX_UNPACKED_BYTES} bytes, more than any registry accepts`);
 }
 
 /** The end-of-archive marker: two zero blocks. Writers may pad after it, with zeros only. */
@@ -124,7 +125,7 @@ async function verifyGzip(source: AsyncIterable<Buffer>, tar?: TarToEnd): Promis
       async (inflated: AsyncIterable<Buffer>) => {
         for await (const chunk of inflated) {
           output += chunk.length;
-          unpacked(output);
+          withinUnpackedLimit(output);
           await tar?.write(chunk);
         }
       },
@@ -175,6 +176,63 @@ async function* drained(entry: ReadEntry): AsyncGenerator<Buffer> {
   }
 }
 
+const BLOCK_BYTES = 64 * 1024;
+const CACHED_BLOCKS = 8;
+
+/**
+ * yauzl reads each central directory record and each local header with a disk read of its own: a wheel of
+ * 3000 entries took half a second of round trips. Served from a few cached blocks, it takes a few reads.
+ */
+class BlockReader extends yauzl.RandomAccessReader {
+  private readonly blocks = new Map<number, Promise<Buffer>>();
+
+  constructor(private readonly handle: fs.promises.FileHandle) {
+    super();
+  }
+
+  /** Up to `length` bytes at `position`: fewer only at the end of the file. */
+  async bytesAt(position: number, length: number): Promise<Buffer> {
+    const parts: Buffer[] = [];
+    for (let at = position; at < position + length; ) {
+      const block = await this.block(Math.floor(at / BLOCK_BYTES));
+      const part = block.subarray(at % BLOCK_BYTES, (at % BLOCK_BYTES) + position + length - at);
+      if (part.length === 0) break;
+      parts.push(part);
+      at += part.length;
+    }
+    return Buffer.concat(parts);
+  }
+
+  override read(
+    buffer: Buffer,
+    offset: number,
+    length: number,
+    position: number,
+    callback: (err: Error | null) => void,
+  ): void {
+    this.bytesAt(position, length).then((bytes) => {
+      bytes.copy(buffer, offset);
+      callback(bytes.length === length ? null : new Error('unexpected end of file'));
+    }, callback);
+  }
+
+  override close(callback: (err: Error | null) => void): void {
+    this.handle.close().then(() => callback(null), callback);
+  }
+
+  private block(index: number): Promise<Buffer> {
+    const cached = this.blocks.get(index);
+    if (cached) return cached;
+    const reading = this.handle
+      .read(Buffer.allocUnsafe(BLOCK_BYTES), 0, BLOCK_BYTES, index * BLOCK_BYTES)
+      .then(({ buffer, bytesRead }) => buffer.subarray(0, bytesRead));
+    const oldest = this.blocks.keys().next();
+    if (this.blocks.size >= CACHED_BLOCKS && !oldest.done) this.blocks.delete(oldest.value);
+    this.blocks.set(index, reading);
+    return reading;
+  }
+}
+
 /** The next central directory entry, or undefined after the last. */
 function nextEntry(zip: yauzl.ZipFile): Promise<yauzl.Entry | undefined> {
   return new Promise((resolve, reject) => {
@@ -214,17 +272,12 @@ async function checkLocalHeader(zip: yauzl.ZipFile, entry: yauzl.Entry): Promise
 }
 
 /** The data descriptor after a streamed entry's data carries its CRC-32 (after an optional signature). */
-async function checkDataDescriptor(zip: yauzl.ZipFile, entry: yauzl.Entry, dataStart: number): Promise<void> {
-  const start = dataStart + entry.compressedSize;
-  // Not openReadStreamLowLevelPromise: yauzl 3.4's wrapper calls openReadStream with these arguments.
-  const stream = await new Promise<Readable>((resolve, reject) =>
-    zip.openReadStreamLowLevel(start, 8, 0, 8, false, null, (err, read) =>
-      err ? reject(err) : resolve(read),
-    ),
-  );
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  const bytes = Buffer.concat(chunks);
+async function checkDataDescriptor(
+  reader: BlockReader,
+  entry: yauzl.Entry,
+  dataStart: number,
+): Promise<void> {
+  const bytes = await reader.bytesAt(dataStart + entry.compressedSize, 8);
   const crc =
     bytes.length < 8
       ? undefined
@@ -233,33 +286,170 @@ async function checkDataDescriptor(zip: yauzl.ZipFile, entry: yauzl.Entry, dataS
     throw new Damage(`data descriptor of ${entry.fileName} disagrees with the central directory (CRC-32)`);
 }
 
+/** One entry's data, fed in slices as the file is read: its CRC-32 and size against the central directory. */
+class EntryData {
+  private crc = 0;
+  private size = 0;
+  /** Created at the first slice: thousands of idle zlib streams would each hold their window. */
+  private inflate: zlib.InflateRaw | undefined;
+  private failure: string | undefined;
+
+  constructor(
+    readonly entry: yauzl.Entry,
+    readonly start: number,
+  ) {
+    if (entry.compressionMethod !== 0 && entry.compressionMethod !== 8)
+      throw this.damage(`unsupported compression method ${entry.compressionMethod}`);
+  }
+
+  get end(): number {
+    return this.start + this.entry.compressedSize;
+  }
+
+  /** The whole entry in one slice: small entries are inflated at once, without a stream's round trips. */
+  whole(data: Uint8Array): void {
+    if (this.entry.compressionMethod === 0) {
+      this.count(data);
+      return;
+    }
+    try {
+      // One output buffer of the recorded size, not a 16 KiB one per small entry.
+      const size = this.entry.uncompressedSize;
+      this.count(
+        zlib.inflateRawSync(data, { maxOutputLength: Math.max(size, 1), chunkSize: Math.max(size, 64) }),
+      );
+    } catch (err) {
+      this.failure ??=
+        (err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE'
+          ? this.tooLarge()
+          : `damaged compressed data (${(err as Error).message})`;
+    }
+  }
+
+  /** Resolves once the slice is consumed: the reader's buffer is reused afterwards. */
+  async update(slice: Uint8Array): Promise<void> {
+    if (this.entry.compressionMethod === 0) return this.count(slice);
+    this.inflate ??= this.startInflate();
+    const inflate = this.inflate;
+    // A zlib error destroys the stream without calling back the write it was working on.
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        inflate.off('close', done);
+        resolve();
+      };
+      inflate.once('close', done).write(slice, done);
+    });
+    this.check();
+  }
+
+  async finish(): Promise<void> {
+    if (this.inflate) {
+      this.inflate.end();
+      // The error, if any, is already this.failure.
+      await finished(this.inflate).catch(() => undefined);
+    }
+    this.check();
+    if (this.size !== this.entry.uncompressedSize)
+      throw this.damage(
+        `unpacks to ${this.size} bytes, the central directory says ${this.entry.uncompressedSize}`,
+      );
+    if (this.crc !== this.entry.crc32) throw this.damage('CRC mismatch');
+  }
+
+  private startInflate(): zlib.InflateRaw {
+    const inflate = zlib.createInflateRaw({ chunkSize: 64 * 1024 });
+    inflate.on('data', (chunk: Buffer) => this.count(chunk));
+    inflate.on('error', (err: Error) => {
+      this.failure ??= `damaged compressed data (${err.message})`;
+    });
+    return inflate;
+  }
+
+  private count(chunk: Uint8Array): void {
+    this.size += chunk.length;
+    if (this.size > this.entry.uncompressedSize) {
+      this.failure ??= this.tooLarge();
+      this.inflate?.destroy();
+    }
+    this.crc = zlib.crc32(chunk, this.crc);
+  }
+
+  private tooLarge(): string {
+    return `unpacks to more than the ${this.entry.uncompressedSize} bytes the central directory says`;
+  }
+
+  private check(): void {
+    if (this.failure) throw this.damage(this.failure);
+  }
+
+  private damage(problem: string): Damage {
+    return new Damage(`entry ${this.entry.fileName}: ${problem}`);
+  }
+}
+
+/** Every entry's data, in one sequential read of the file with reused buffers. */
+async function checkEntryData(filePath: string, entries: EntryData[]): Promise<void> {
+  const byOffset = [...entries].sort((a, b) => a.start - b.start);
+  byOffset.forEach((entry, i) => {
+    const previous = byOffset[i - 1];
+    if (previous && entry.start < previous.end)
+      throw new Damage(`entries ${previous.entry.fileName} and ${entry.entry.fileName} overlap`);
+  });
+  let next = 0;
+  let position = 0;
+  for await (const chunk of fileChunks(filePath)) {
+    const chunkEnd = position + chunk.length;
+    for (let entry = byOffset[next]; entry && entry.start < chunkEnd; entry = byOffset[next]) {
+      const slice = chunk.subarray(
+        Math.max(entry.start - position, 0),
+        Math.min(entry.end, chunkEnd) - position,
+      );
+      const isWhole =
+        entry.start >= position && entry.end <= chunkEnd && entry.entry.uncompressedSize <= CHUNK_BYTES;
+      if (isWhole) entry.whole(slice);
+      else if (slice.length > 0) await entry.update(slice);
+      if (entry.end > chunkEnd) break;
+      await entry.finish();
+      next++;
+    }
+    position = chunkEnd;
+  }
+  for (const entry of byOffset.slice(next)) await entry.finish();
+}
+
 /** Wheels and NuGet packages: every entry's local header, data and CRC-32 against the central directory. */
 async function verifyZip(filePath: string): Promise<void> {
+  const handle = await fs.promises.open(filePath);
+  const reader = new BlockReader(handle);
   let zip: yauzl.ZipFile;
   try {
-    zip = await yauzl.openPromise(filePath, { lazyEntries: true, autoClose: false, strictFileNames: false });
+    zip = await yauzl.fromRandomAccessReaderPromise(reader, (await handle.stat()).size, {
+      lazyEntries: true,
+      autoClose: false,
+      strictFileNames: false,
+    });
   } catch (err) {
+    await handle.close();
     throw new Damage(`damaged zip archive (${(err as Error).message})`);
   }
+  const entries: EntryData[] = [];
   try {
     let total = 0;
     for (let entry = await nextEntry(zip); entry; entry = await nextEntry(zip)) {
       total += entry.uncompressedSize;
-      unpacked(total);
+      withinUnpackedLimit(total);
       const dataStart = await checkLocalHeader(zip, entry);
-      // yauzl checks the inflated size against the central directory, not the CRC-32.
-      let crc = 0;
-      for await (const chunk of await zip.openReadStreamPromise(entry))
-        crc = zlib.crc32(chunk as Buffer, crc);
-      if (crc !== entry.crc32) throw new Damage(`entry ${entry.fileName}: CRC mismatch`);
       if (entry.generalPurposeBitFlag & DATA_DESCRIPTOR_FLAG)
-        await checkDataDescriptor(zip, entry, dataStart);
+        await checkDataDescriptor(reader, entry, dataStart);
+      entries.push(new EntryData(entry, dataStart));
     }
   } catch (err) {
     throw err instanceof Damage ? err : new Damage(`damaged zip archive (${(err as Error).message})`);
   } finally {
     zip.close();
   }
+  // yauzl's own read streams allocate a buffer per read: RSS grew with the file's size.
+  await checkEntryData(filePath, entries);
 }
 
 function verifierFor(file: string): ((filePath: string) => Promise<void>) | undefined {

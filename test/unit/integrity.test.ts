@@ -7,6 +7,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { create as createTar } from 'tar';
+import { ZipFile } from 'yazl';
 import { scanTar } from '../../src/artifacts/archive.ts';
 import { verifyIntact } from '../../src/artifacts/integrity.ts';
 import { ActionError } from '../../src/errors.ts';
@@ -212,8 +213,32 @@ describe('zip entries against their central directory', () => {
         bytes[data + 1] = (bytes[data + 1] ?? 0) ^ 0xff;
       });
       // A flipped bit in deflate data is found by the CRC or by the inflater, whichever sees it first.
-      await assertRefused(damaged, new RegExp(`entry ${entry}: CRC mismatch|damaged zip archive`));
+      await assertRefused(damaged, new RegExp(`entry ${entry}: (CRC mismatch|damaged compressed data)`));
     }
+  });
+
+  it('an entry inflated across several reads: intact, then with a flipped byte', async () => {
+    // Text-like bytes: deflate shrinks them, but not to one read's worth.
+    const big = Buffer.from(
+      Array.from({ length: 400_000 }, (_, i) => `line ${(i * 7919) % 100_003}\n`).join(''),
+    );
+    const zip = new ZipFile();
+    zip.addBuffer(big, 'tp_sample/big.txt');
+    zip.end();
+    const chunks: Buffer[] = [];
+    for await (const chunk of zip.outputStream) chunks.push(chunk as Buffer);
+    const intact = copy(WHEEL, Buffer.concat(chunks));
+    const { local, central } = zipHeaders(fs.readFileSync(intact), 'tp_sample/big.txt');
+    assert.ok(fs.readFileSync(intact).readUInt32LE(central + 20) > 1024 * 1024, 'spans reads');
+    await verifyIntact(intact);
+    const damaged = edited(intact, (bytes) => {
+      const at = local + 30 + 17 + bytes.readUInt16LE(local + 28) + 1024 * 1024 + 10;
+      bytes[at] = (bytes[at] ?? 0) ^ 0x55;
+    });
+    await assertRefused(
+      damaged,
+      /entry tp_sample\/big\.txt: (CRC mismatch|damaged compressed data|unpacks to)/,
+    );
   });
 
   it('a central directory that lies about a CRC-32 or a size', async () => {
@@ -231,6 +256,19 @@ describe('zip entries against their central directory', () => {
         lying,
         new RegExp(`local header of ${METADATA} disagrees with the central directory \\(${field}\\)`),
       );
+    }
+  });
+
+  it('local header and central directory that agree on a wrong size', async () => {
+    for (const [change, problem] of [
+      [1, 'unpacks to 336 bytes, the central directory says 337'],
+      [-1, 'unpacks to more than the 335 bytes the central directory says'],
+    ] as const) {
+      const lying = edited(WHEEL, (bytes) => {
+        const { local, central } = zipHeaders(bytes, METADATA);
+        for (const at of [local + 22, central + 24]) bytes.writeUInt32LE(bytes.readUInt32LE(at) + change, at);
+      });
+      await assertRefused(lying, new RegExp(`entry ${METADATA}: ${problem}`));
     }
   });
 
@@ -253,22 +291,28 @@ describe('zip entries against their central directory', () => {
   it('a streamed entry (data descriptor): its CRC-32 against the data and the descriptor', async () => {
     const wheel = await makeWheel(tmp(), { name: 'tp-sample', version: '0.1.0', padBytes: 4096 });
     const pad = 'tp_sample/pad.bin';
-    const lying = edited(wheel, (bytes) => {
+    const dataOf = (bytes: Buffer) => {
       const { local, central } = zipHeaders(bytes, pad);
       assert.ok(bytes.readUInt16LE(local + 6) & 0x08, 'yazl streams it with a data descriptor');
-      bytes.writeUInt32LE((bytes.readUInt32LE(central + 16) ^ 1) >>> 0, central + 16);
+      const start = local + 30 + pad.length + bytes.readUInt16LE(local + 28);
+      const end = start + bytes.readUInt32LE(central + 20);
+      return { central, start, crcAt: bytes.readUInt32LE(end) === 0x08074b50 ? end + 4 : end };
+    };
+    const xorUInt32 = (bytes: Buffer, at: number) =>
+      bytes.writeUInt32LE((bytes.readUInt32LE(at) ^ 1) >>> 0, at);
+    const damaged = edited(wheel, (bytes) => {
+      const { start } = dataOf(bytes);
+      bytes[start + 100] = (bytes[start + 100] ?? 0) ^ 0x55;
     });
-    await assertRefused(lying, new RegExp(`entry ${pad}: CRC mismatch`));
-    const descriptor = edited(wheel, (bytes) => {
-      const { local, central } = zipHeaders(bytes, pad);
-      const end = local + 30 + pad.length + bytes.readUInt16LE(local + 28) + bytes.readUInt32LE(central + 20);
-      const crcAt = bytes.readUInt32LE(end) === 0x08074b50 ? end + 4 : end;
-      bytes.writeUInt32LE((bytes.readUInt32LE(crcAt) ^ 1) >>> 0, crcAt);
-    });
-    await assertRefused(
-      descriptor,
-      new RegExp(`data descriptor of ${pad} disagrees with the central directory`),
-    );
+    await assertRefused(damaged, new RegExp(`entry ${pad}: CRC mismatch`));
+    const descriptor = edited(wheel, (bytes) => xorUInt32(bytes, dataOf(bytes).crcAt));
+    const central = edited(wheel, (bytes) => xorUInt32(bytes, dataOf(bytes).central + 16));
+    for (const lying of [descriptor, central]) {
+      await assertRefused(
+        lying,
+        new RegExp(`data descriptor of ${pad} disagrees with the central directory`),
+      );
+    }
   });
 });
 
