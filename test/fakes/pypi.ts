@@ -65,8 +65,8 @@ export interface PyPI {
   minted: string[];
   /** Every mint request, faulted ones included. */
   mintRequests: number;
-  /** Method and path of every request, of any kind. */
-  requests: string[];
+  /** Every request in arrival order, with the Authorization it carried. */
+  requests: { method: string; path: string; authorization: string | undefined }[];
   /** Every upload that was not faulted and not sunk, with the status it got. */
   uploads: ReceivedUpload[];
   files: Map<string, StoredFile>;
@@ -775,7 +775,7 @@ export async function startPyPI(opts: {
 
   const server = await listen(async (req, res) => {
     const path = new URL(req.url ?? '/', 'http://pypi').pathname;
-    pypi.requests.push(`${req.method} ${path}`);
+    pypi.requests.push({ method: req.method ?? '', path, authorization: req.headers.authorization });
     if (req.method === 'GET' && path === '/_/oidc/audience') {
       if (fault(pypi.faults.audience, req, res)) return;
       if (pypi.audienceStatus === 404) return page(req, res, 404);
