@@ -66,9 +66,13 @@ class TarToEnd {
 
   async end(): Promise<void> {
     this.check();
-    const done = once(this.parser, 'end');
-    this.parser.end();
-    await done;
+    try {
+      const done = once(this.parser, 'end');
+      this.parser.end();
+      await done;
+    } catch {
+      // A member cut short: the parser's error is this.failure.
+    }
     this.check();
     if (!this.ended) throw new Damage('the tar archive ends without its end-of-archive marker');
     if (this.tail.some((byte) => byte !== 0)) throw new Damage('trailing bytes after the tar archive');
@@ -139,11 +143,11 @@ async function verifyGzip(source: AsyncIterable<Buffer>, tar?: TarToEnd): Promis
   await tar?.end();
 }
 
-const readFile = (filePath: string): Readable =>
+const fileStream = (filePath: string): Readable =>
   fs.createReadStream(filePath, { highWaterMark: CHUNK_BYTES });
 
 /** sdists, crates and npm tarballs: one gzip member holding one tar. */
-const verifyTarGz = (filePath: string): Promise<void> => verifyGzip(readFile(filePath), new TarToEnd());
+const verifyTarGz = (filePath: string): Promise<void> => verifyGzip(fileStream(filePath), new TarToEnd());
 
 /**
  * A gem is a plain tar of gzip members (metadata.gz, data.tar.gz, checksums.yaml.gz): the outer tar to its
@@ -161,7 +165,7 @@ async function verifyGem(filePath: string): Promise<void> {
       }),
     );
   });
-  for await (const chunk of readFile(filePath)) await outer.write(chunk as Buffer);
+  for await (const chunk of fileStream(filePath)) await outer.write(chunk as Buffer);
   await outer.end();
   await Promise.all(members);
   if (problems[0]) throw problems[0];

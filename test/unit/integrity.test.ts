@@ -113,6 +113,16 @@ describe('files cut short', () => {
     }
   });
 
+  it('a tar gzipped whole but cut inside a member', async () => {
+    for (const file of GZIPPED_TARS) {
+      const tar = tarWithoutEnd(file);
+      await assertRefused(
+        regzip(file, tar.subarray(0, tar.length - 100)),
+        /damaged tar archive \(.*Truncated input/,
+      );
+    }
+  });
+
   it('a tar gzipped whole but cut before its end-of-archive marker', async () => {
     for (const file of GZIPPED_TARS) {
       await assertRefused(
