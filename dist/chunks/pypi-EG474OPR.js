@@ -1,5 +1,5 @@
 import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);
-import{a as R}from"./chunk-DN5QGP5D.js";import{d as j,g as S,h as I,j as M,l as D}from"./chunk-LD3MDCRN.js";import"./chunk-P2WXNBO3.js";import{b as Z,c,f as v,h as E,j as C,k as P,p as A,r as w,t as N}from"./chunk-PZODGA72.js";import{e as H}from"./chunk-67BG23Y2.js";function L(e){let n=e.replace(/\r\n?/g,`
+import{a as R}from"./chunk-63MJFCHD.js";import{b as j,c as S,d as I,f as M,h as D}from"./chunk-UEJSX3SH.js";import"./chunk-MUTKBATV.js";import{b as Z,c,f as v,h as E,j as C,k as P,r as A,t as w,v as N}from"./chunk-Y4YJIFJM.js";import{e as H}from"./chunk-67BG23Y2.js";function L(e){let n=e.replace(/\r\n?/g,`
 `),t=n.search(/\n\n|$/),i=n.slice(0,t),s=t<n.length?n.slice(t+2):"",r=[];for(let o of i.split(`
 `)){let l=r[r.length-1];if(/^[ \t]/.test(o)&&l){l[1]+=`
 ${o}`;continue}let d=o.indexOf(":");d<=0||r.push([o.slice(0,d).trim(),o.slice(d+1).trim()])}let a=r.find(([o])=>o.toLowerCase()==="description");return a&&!s&&(s=G(a[1])),{headers:r.filter(([o])=>o.toLowerCase()!=="description"),body:s}}function G(e){return e.trim().split(`
