@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { verifyIntact } from './artifacts/integrity.ts';
 import { ActionError } from './errors.ts';
 import { type Inputs, publishOptions } from './inputs.ts';
 import { isInside } from './paths.ts';
@@ -85,12 +86,12 @@ export async function planReleases(inputs: Inputs): Promise<Release[]> {
     registry.validate?.(target, publishOptions(inputs), !inputs.password);
     const artifacts: Artifact[] = [];
     for (const name of names) {
+      const file = path.join(inputs.packagesDir, name);
       try {
-        artifacts.push(
-          await registry.inspect(path.join(inputs.packagesDir, name), {
-            verifyMetadata: inputs.verifyMetadata,
-          }),
-        );
+        const artifact = await registry.inspect(file, { verifyMetadata: inputs.verifyMetadata });
+        // After the reader: it refuses metadata bombs and unreadable files before all of it is inflated.
+        await verifyIntact(file);
+        artifacts.push(artifact);
       } catch (err) {
         if (!(err instanceof ActionError)) throw err;
         problems.push(err);

@@ -1,7 +1,5 @@
 import path from 'node:path';
-import { crc32 } from 'node:zlib';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
-import yauzl from 'yauzl';
 import { ActionError } from '../errors.ts';
 import { ArchiveError, readZipMember } from './archive.ts';
 
@@ -19,8 +17,6 @@ export interface NuGetPackage {
 /** nuget.org's PackageIdValidator for new IDs, and its 100-character limit. */
 const PACKAGE_ID = /^[A-Za-z0-9_]+([.-][A-Za-z0-9_]+)*$/;
 const MAX_ID_LENGTH = 100;
-/** nuget.org takes packages up to 250 MB; more than this once unpacked is a zip bomb, not a package. */
-const MAX_UNPACKED_BYTES = 4 * 1024 ** 3;
 const MAX_VERSION_COMPONENT = 2 ** 31 - 1;
 
 const REBUILD =
@@ -102,50 +98,11 @@ export function parseNuspec(xml: string): Nuspec | string {
 }
 
 /**
- * Streams every member through its CRC-32, so a package damaged anywhere (not only in the .nuspec) is
- * refused before a version that can never be replaced is pushed. yauzl checks the sizes, we the CRCs.
- */
-function verifyMembers(filePath: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    yauzl.open(filePath, { lazyEntries: true, strictFileNames: false }, (err, zip) => {
-      if (err || !zip) return reject(new ArchiveError(err?.message ?? 'cannot open'));
-      let unpacked = 0;
-      const fail = (error: Error) => {
-        zip.close();
-        reject(error instanceof ArchiveError ? error : new ArchiveError(error.message));
-      };
-      zip.on('error', fail);
-      zip.on('end', () => resolve());
-      zip.on('entry', (entry: yauzl.Entry) => {
-        if (entry.fileName.endsWith('/')) return zip.readEntry();
-        unpacked += entry.uncompressedSize;
-        if (unpacked > MAX_UNPACKED_BYTES) {
-          return fail(new ArchiveError(`it unpacks to more than ${MAX_UNPACKED_BYTES} bytes`));
-        }
-        zip.openReadStream(entry, (e, stream) => {
-          if (e || !stream) return fail(e ?? new Error(`cannot read ${entry.fileName}`));
-          let crc = 0;
-          stream.on('data', (chunk: Buffer) => {
-            crc = crc32(chunk, crc);
-          });
-          stream.on('error', fail);
-          stream.on('end', () => {
-            if (crc >>> 0 !== entry.crc32 >>> 0)
-              return fail(new ArchiveError(`${entry.fileName} fails its CRC check`));
-            zip.readEntry();
-          });
-        });
-      });
-      zip.readEntry();
-    });
-  });
-}
-
-/**
  * Reads and checks a .nupkg or .snupkg the way nuget.org will: one .nuspec at the zip root with a valid ID
- * and version, a symbol package declaring the SymbolsPackage type (and only then), every member intact,
- * and the file named `<id>.<version>` as `dotnet pack` names it (case-insensitively, versions compared
- * after NuGet's normalisation, so Foo.1.0.nupkg holds version 1.0.0).
+ * and version, a symbol package declaring the SymbolsPackage type (and only then), and the file named
+ * `<id>.<version>` as `dotnet pack` names it (case-insensitively, versions compared after NuGet's
+ * normalisation, so Foo.1.0.nupkg holds version 1.0.0). That every member is intact is verifyIntact's
+ * part (integrity.ts), as for every other kind of package.
  */
 export async function readNupkg(filePath: string): Promise<NuGetPackage> {
   const file = path.basename(filePath);
@@ -172,7 +129,6 @@ export async function readNupkg(filePath: string): Promise<NuGetPackage> {
       );
     }
     xml = new TextDecoder('utf-8', { fatal: true }).decode(member.data);
-    await verifyMembers(filePath);
   } catch (err) {
     if (err instanceof ArchiveError) throw invalid(file, `is not an intact zip archive (${err.message}).`);
     if (err instanceof TypeError) throw invalid(file, 'its .nuspec is not UTF-8 text.');

@@ -98,6 +98,36 @@ describe('bad files are refused before anything is sent', () => {
     assert.match(result.stdout, /larger than \d+ bytes once unpacked/);
   });
 
+  it('a truncated sdist beside an intact wheel: refused before any request, none at all', async () => {
+    const bytes = fs.readFileSync(SDIST);
+    // The first half: the gzip header and PKG-INFO read fine, the gzip trailer is gone.
+    const cut = path.join(tmp(), path.basename(SDIST));
+    fs.writeFileSync(cut, bytes.subarray(0, bytes.length / 2));
+    const before = issuer.requests.length;
+    const result = await run({ files: [cut, WHEEL] });
+    assertNothingSent(result, before);
+    assert.deepEqual(pypi.requests, []);
+    assert.match(
+      result.stdout,
+      /tp-sample-0\.1\.0\.tar\.gz: is damaged: truncated gzip stream\. Nothing was sent\.%0ALikely cause: The file was cut short/,
+    );
+  });
+
+  it('a wheel with a damaged entry beside an intact sdist: refused before any request, none at all', async () => {
+    const bytes = Buffer.from(fs.readFileSync(WHEEL));
+    // One byte of RECORD's compressed data: METADATA still reads, only the entry's CRC-32 tells.
+    const record = bytes.indexOf('tp_sample-0.1.0.dist-info/RECORD');
+    const data = record + bytes.readUInt16LE(record - 4) + bytes.readUInt16LE(record - 2);
+    bytes[data + 2] = (bytes[data + 2] ?? 0) ^ 0x55;
+    const damaged = path.join(tmp(), path.basename(WHEEL));
+    fs.writeFileSync(damaged, bytes);
+    const before = issuer.requests.length;
+    const result = await run({ files: [SDIST, damaged] });
+    assertNothingSent(result, before);
+    assert.deepEqual(pypi.requests, []);
+    assert.match(result.stdout, /tp_sample-0\.1\.0-py3-none-any\.whl: is damaged: .*Nothing was sent\./);
+  });
+
   it('a file in packages-dir that links outside it', async () => {
     const outside = path.join(tmp(), 'tp_sample-0.1.0-py3-none-any.whl');
     fs.copyFileSync(WHEEL, outside);

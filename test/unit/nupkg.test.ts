@@ -16,17 +16,6 @@ after(() => {
   for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-/** The file's bytes with one byte of `member`'s stored data flipped (its local header says where the data starts). */
-function flipInMember(file: string, member: string): Buffer {
-  const bytes = Buffer.from(fs.readFileSync(file));
-  const name = bytes.indexOf(member);
-  const header = name - 30;
-  assert.equal(bytes.readUInt32LE(header), 0x04034b50, 'a local file header precedes the name');
-  const data = name + bytes.readUInt16LE(header + 26) + bytes.readUInt16LE(header + 28);
-  bytes[data + 1] = (bytes[data + 1] ?? 0) ^ 0xff;
-  return bytes;
-}
-
 describe('normalizeNuGetVersion (NuGetVersion.TryParse + ToNormalizedString)', () => {
   const cases: [string, string | undefined][] = [
     ['1.0.0', '1.0.0'],
@@ -149,7 +138,7 @@ describe('readNupkg', () => {
     await assert.rejects(readNupkg(extension), /should be named TpSample\.0\.2\.0\.snupkg/);
   });
 
-  it('refuses truncated files, other bytes and a member damaged after packing', async () => {
+  it('refuses truncated files and other bytes (a member damaged inside is integrity.test.ts’s case)', async () => {
     const dir = tmp();
     const good = await makeNupkg(dir, { id: 'TpSample', version: '0.1.0' });
     const bytes = fs.readFileSync(good);
@@ -159,13 +148,6 @@ describe('readNupkg', () => {
     const garbage = path.join(tmp(), 'TpSample.0.1.0.nupkg');
     fs.writeFileSync(garbage, Buffer.from('not a zip at all'.repeat(40)));
     await assert.rejects(readNupkg(garbage), /is not an intact zip archive/);
-    // The .nuspec still reads: only the check of every member finds the damage.
-    const damaged = path.join(tmp(), 'TpSample.0.1.0.nupkg');
-    fs.writeFileSync(damaged, flipInMember(good, 'lib/net8.0/TpSample.dll'));
-    await assert.rejects(
-      readNupkg(damaged),
-      /is not an intact zip archive \(lib\/net8\.0\/TpSample\.dll fails its CRC check\)/,
-    );
   });
 
   it('refuses a package without exactly one .nuspec at its root', async () => {

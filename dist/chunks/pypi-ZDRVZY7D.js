@@ -1,5 +1,5 @@
 import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);
-import{a as M}from"./chunk-Y5V4HKQD.js";import{a as D}from"./chunk-PG3ZZVRL.js";import{d as R,g as j,h as I,j as S,l as N}from"./chunk-QJUGZKH6.js";import"./chunk-P2WXNBO3.js";import{a as c,d as y,f as A,h as E,i as b,n as C,p as G,r as v,t as L}from"./chunk-GYMRR64P.js";import{e as Z}from"./chunk-67BG23Y2.js";function F(e){let n=e.replace(/\r\n?/g,`
+import{a as M}from"./chunk-EECBAVBO.js";import{a as D}from"./chunk-PG3ZZVRL.js";import{b as R,c as j,d as I,f as S,h as N}from"./chunk-AHYOP2NI.js";import"./chunk-F3VOZBMZ.js";import{a as c,d as y,f as A,h as E,i as b,p as C,r as G,t as v,v as L}from"./chunk-ZLVDWPTG.js";import{e as Z}from"./chunk-67BG23Y2.js";function F(e){let n=e.replace(/\r\n?/g,`
 `),t=n.search(/\n\n|$/),i=n.slice(0,t),s=t<n.length?n.slice(t+2):"",r=[];for(let o of i.split(`
 `)){let l=r[r.length-1];if(/^[ \t]/.test(o)&&l){l[1]+=`
 ${o}`;continue}let d=o.indexOf(":");d<=0||r.push([o.slice(0,d).trim(),o.slice(d+1).trim()])}let a=r.find(([o])=>o.toLowerCase()==="description");return a&&!s&&(s=J(a[1])),{headers:r.filter(([o])=>o.toLowerCase()!=="description"),body:s}}function J(e){return e.trim().split(`

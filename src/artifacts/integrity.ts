@@ -1,0 +1,482 @@
+import { once } from 'node:events';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { finished, pipeline } from 'node:stream/promises';
+import zlib from 'node:zlib';
+import { Parser } from 'tar/parse';
+import type { ReadEntry } from 'tar/read-entry';
+import yauzl from 'yauzl';
+import { ActionError } from '../errors.ts';
+import { CHUNK_BYTES, fileChunks } from '../file-chunks.ts';
+
+/**
+ * More than any registry accepts once unpacked. Proving a file whole means inflating all of it, so a bomb
+ * is cut off here instead of burning minutes of CPU.
+ */
+export const MAX_UNPACKED_BYTES = 4 * 1024 ** 3;
+
+/** What is wrong with a file's bytes, as the user is told. */
+class Damage extends Error {}
+
+/** A zip field the local header and the central directory both record; 0xffffffff defers to ZIP64. */
+const ZIP64_MARKER = 0xffffffff;
+const DATA_DESCRIPTOR_FLAG = 0x08;
+const DATA_DESCRIPTOR_SIGNATURE = 0x08074b50;
+
+function withinUnpackedLimit(total: number): void {
+  if (total > MAX_UNPACKED_BYTES)
+    throw new Damage(`it unpacks to more than ${MAX_UNPACKED_BYTES} bytes, more than any registry accepts`);
+}
+
+/** The end-of-archive marker: two zero blocks. Writers may pad after it, with zeros only. */
+const TAR_END_BYTES = 1024;
+
+/**
+ * Reads a tar to its end-of-archive marker, passing each member to `onEntry` (which must consume it).
+ * Bytes after the marker are not parsed (the parser would only buffer them), but the archive must end in
+ * zeros: every tar writer pads that way, so anything else was appended to a finished archive.
+ */
+class TarToEnd {
+  private readonly parser: Parser;
+  private ended = false;
+  private failure: Error | undefined;
+  private tail = Buffer.alloc(0);
+
+  constructor(onEntry: (entry: ReadEntry) => void = (entry) => entry.resume()) {
+    this.parser = new Parser({ strict: true, onReadEntry: onEntry });
+    this.parser.on('eof', () => {
+      this.ended = true;
+    });
+    this.parser.on('error', (err: Error) => {
+      this.failure ??= err;
+    });
+  }
+
+  async write(chunk: Buffer): Promise<void> {
+    this.check();
+    this.tail = Buffer.concat([this.tail, chunk.subarray(-TAR_END_BYTES)]).subarray(-TAR_END_BYTES);
+    if (this.ended || this.parser.write(chunk)) return;
+    try {
+      await once(this.parser, 'drain');
+    } catch {
+      this.check();
+    }
+  }
+
+  async end(): Promise<void> {
+    this.check();
+    try {
+      const done = once(this.parser, 'end');
+      this.parser.end();
+      await done;
+    } catch {
+      // A member cut short: the parser's error is this.failure.
+    }
+    this.check();
+    if (!this.ended) throw new Damage('the tar archive ends without its end-of-archive marker');
+    if (this.tail.some((byte) => byte !== 0)) throw new Damage('trailing bytes after the tar archive');
+  }
+
+  private check(): void {
+    if (this.failure) throw new Damage(`damaged tar archive (${this.failure.message})`);
+  }
+}
+
+/** A gzip member's first bytes: magic and the deflate method. */
+const GZIP_START = Buffer.from([0x1f, 0x8b, 0x08]);
+/** zlib's wording for a member that does not start as GZIP_START. */
+const START_ERRORS = /incorrect header check|unknown compression method/;
+
+/** `head` is the stream's first bytes: when they start a member, zlib's complaint is about a later one. */
+function gzipDamage(err: Error, head: Buffer): Damage {
+  if (err instanceof Damage) return err;
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'Z_BUF_ERROR') return new Damage('truncated gzip stream');
+  // zlib ends its output at the trailer and the rest of the input is cut off.
+  if (code === 'ABORT_ERR' || (head.equals(GZIP_START) && START_ERRORS.test(err.message)))
+    return new Damage('trailing bytes after the gzip stream');
+  if (/incorrect (data|length) check/.test(err.message))
+    return new Damage('the gzip trailer does not match the data (CRC-32 or length mismatch)');
+  return new Damage(`damaged gzip stream (${err.message})`);
+}
+
+/**
+ * Inflates one gzip member to its trailer (zlib checks its CRC-32 and length), feeding the output to `tar`
+ * if given. The rule is one member and nothing after it: zlib would silently skip zero padding and decode
+ * a second member as if it were part of the first, while Ruby's and Rust's readers stop after the first,
+ * so two readers could see two different packages.
+ */
+async function verifyGzip(source: AsyncIterable<Buffer>, tar?: TarToEnd): Promise<void> {
+  const gunzip = zlib.createGunzip({ chunkSize: 256 * 1024 });
+  let input = 0;
+  let output = 0;
+  let head = Buffer.alloc(0);
+  let lastBytes = Buffer.alloc(0);
+  try {
+    await pipeline(
+      source,
+      async function* (chunks: AsyncIterable<Buffer>) {
+        for await (const chunk of chunks) {
+          input += chunk.length;
+          if (head.length < GZIP_START.length)
+            head = Buffer.concat([head, chunk]).subarray(0, GZIP_START.length);
+          lastBytes = Buffer.concat([lastBytes.subarray(-4), chunk.subarray(-4)]).subarray(-4);
+          yield chunk;
+        }
+      },
+      gunzip,
+      async (inflated: AsyncIterable<Buffer>) => {
+        for await (const chunk of inflated) {
+          output += chunk.length;
+          withinUnpackedLimit(output);
+          await tar?.write(chunk);
+        }
+      },
+    );
+  } catch (err) {
+    throw gzipDamage(err as Error, head);
+  }
+  // Zero padding is consumed by nobody; a second member shows as output its own trailer does not count.
+  if (gunzip.bytesWritten !== input || lastBytes.length < 4 || lastBytes.readUInt32LE(0) !== output % 2 ** 32)
+    throw new Damage('trailing bytes after the gzip stream');
+  await tar?.end();
+}
+
+const fileStream = (filePath: string): Readable =>
+  fs.createReadStream(filePath, { highWaterMark: CHUNK_BYTES });
+
+/** sdists, crates and npm tarballs: one gzip member holding one tar. */
+const verifyTarGz = (filePath: string): Promise<void> => verifyGzip(fileStream(filePath), new TarToEnd());
+
+/**
+ * A gem is a plain tar of gzip members (metadata.gz, data.tar.gz, checksums.yaml.gz): the outer tar to its
+ * end, every member to its gzip trailer, and data.tar.gz's own tar to its end.
+ */
+async function verifyGem(filePath: string): Promise<void> {
+  const members: Promise<void>[] = [];
+  const problems: Error[] = [];
+  const outer = new TarToEnd((entry) => {
+    if (!entry.path.endsWith('.gz')) return entry.resume();
+    const inner = entry.path.endsWith('.tar.gz') ? new TarToEnd() : undefined;
+    members.push(
+      verifyGzip(drained(entry), inner).catch((err: Error) => {
+        problems.push(new Damage(`${entry.path}: ${err.message}`));
+      }),
+    );
+  });
+  for await (const chunk of fileStream(filePath)) await outer.write(chunk as Buffer);
+  await outer.end();
+  await Promise.all(members);
+  if (problems[0]) throw problems[0];
+}
+
+/** A member's bytes; the rest is skipped if its check stops early, so the outer tar can go on. */
+async function* drained(entry: ReadEntry): AsyncGenerator<Buffer> {
+  try {
+    for await (const chunk of entry) yield chunk as Buffer;
+  } finally {
+    entry.resume();
+  }
+}
+
+const BLOCK_BYTES = 64 * 1024;
+const CACHED_BLOCKS = 8;
+
+/**
+ * yauzl reads each central directory record and each local header with a disk read of its own: a wheel of
+ * 3000 entries took half a second of round trips. Served from a few cached blocks, it takes a few reads.
+ */
+class BlockReader extends yauzl.RandomAccessReader {
+  private readonly blocks = new Map<number, Promise<Buffer>>();
+
+  constructor(private readonly handle: fs.promises.FileHandle) {
+    super();
+  }
+
+  /** Up to `length` bytes at `position`: fewer only at the end of the file. */
+  async bytesAt(position: number, length: number): Promise<Buffer> {
+    const parts: Buffer[] = [];
+    for (let at = position; at < position + length; ) {
+      const block = await this.block(Math.floor(at / BLOCK_BYTES));
+      const part = block.subarray(at % BLOCK_BYTES, (at % BLOCK_BYTES) + position + length - at);
+      if (part.length === 0) break;
+      parts.push(part);
+      at += part.length;
+    }
+    return Buffer.concat(parts);
+  }
+
+  override read(
+    buffer: Buffer,
+    offset: number,
+    length: number,
+    position: number,
+    callback: (err: Error | null) => void,
+  ): void {
+    this.bytesAt(position, length).then((bytes) => {
+      bytes.copy(buffer, offset);
+      callback(bytes.length === length ? null : new Error('unexpected end of file'));
+    }, callback);
+  }
+
+  override close(callback: (err: Error | null) => void): void {
+    this.handle.close().then(() => callback(null), callback);
+  }
+
+  private block(index: number): Promise<Buffer> {
+    const cached = this.blocks.get(index);
+    if (cached) return cached;
+    const reading = this.handle
+      .read(Buffer.allocUnsafe(BLOCK_BYTES), 0, BLOCK_BYTES, index * BLOCK_BYTES)
+      .then(({ buffer, bytesRead }) => buffer.subarray(0, bytesRead));
+    const oldest = this.blocks.keys().next();
+    if (this.blocks.size >= CACHED_BLOCKS && !oldest.done) this.blocks.delete(oldest.value);
+    this.blocks.set(index, reading);
+    return reading;
+  }
+}
+
+/** The next central directory entry, or undefined after the last. */
+function nextEntry(zip: yauzl.ZipFile): Promise<yauzl.Entry | undefined> {
+  return new Promise((resolve, reject) => {
+    const settle = (fn: () => void) => {
+      zip.off('entry', onEntry).off('end', onEnd).off('error', onError);
+      fn();
+    };
+    const onEntry = (entry: yauzl.Entry) => settle(() => resolve(entry));
+    const onEnd = () => settle(() => resolve(undefined));
+    const onError = (err: Error) => settle(() => reject(err));
+    zip.on('entry', onEntry).on('end', onEnd).on('error', onError);
+    zip.readEntry();
+  });
+}
+
+/**
+ * Zip readers disagree on which copy they trust: Python's zipfile and yauzl read the central directory,
+ * streaming readers the local headers. A file whose two copies differ is refused, not interpreted.
+ */
+async function checkLocalHeader(zip: yauzl.ZipFile, entry: yauzl.Entry): Promise<number> {
+  const local = await zip.readLocalFileHeaderPromise(entry);
+  const disagrees = (field: string) =>
+    new Damage(`local header of ${entry.fileName} disagrees with the central directory (${field})`);
+  if (!local.fileName.equals(entry.fileNameRaw)) throw disagrees('name');
+  if (local.compressionMethod !== entry.compressionMethod) throw disagrees('compression method');
+  // With a data descriptor the writer may leave these zero in the local header and write them after the data.
+  const deferred = (entry.generalPurposeBitFlag & DATA_DESCRIPTOR_FLAG) !== 0;
+  const fields: [string, number, number][] = [
+    ['CRC-32', local.crc32, entry.crc32],
+    ['compressed size', local.compressedSize, entry.compressedSize],
+    ['uncompressed size', local.uncompressedSize, entry.uncompressedSize],
+  ];
+  for (const [field, here, there] of fields) {
+    if (here !== there && here !== ZIP64_MARKER && !(deferred && here === 0)) throw disagrees(field);
+  }
+  return local.fileDataStart;
+}
+
+/** The data descriptor after a streamed entry's data carries its CRC-32 (after an optional signature). */
+async function checkDataDescriptor(
+  reader: BlockReader,
+  entry: yauzl.Entry,
+  dataStart: number,
+): Promise<void> {
+  const bytes = await reader.bytesAt(dataStart + entry.compressedSize, 8);
+  const crc =
+    bytes.length < 8
+      ? undefined
+      : bytes.readUInt32LE(bytes.readUInt32LE(0) === DATA_DESCRIPTOR_SIGNATURE ? 4 : 0);
+  if (crc !== entry.crc32)
+    throw new Damage(`data descriptor of ${entry.fileName} disagrees with the central directory (CRC-32)`);
+}
+
+/** One entry's data, fed in slices as the file is read: its CRC-32 and size against the central directory. */
+class EntryData {
+  private crc = 0;
+  private size = 0;
+  /** Created at the first slice: thousands of idle zlib streams would each hold their window. */
+  private inflate: zlib.InflateRaw | undefined;
+  private failure: string | undefined;
+
+  constructor(
+    readonly entry: yauzl.Entry,
+    readonly start: number,
+  ) {
+    if (entry.compressionMethod !== 0 && entry.compressionMethod !== 8)
+      throw this.damage(`unsupported compression method ${entry.compressionMethod}`);
+  }
+
+  get end(): number {
+    return this.start + this.entry.compressedSize;
+  }
+
+  /** The whole entry in one slice: small entries are inflated at once, without a stream's round trips. */
+  whole(data: Uint8Array): void {
+    if (this.entry.compressionMethod === 0) {
+      this.count(data);
+      return;
+    }
+    try {
+      // One output buffer of the recorded size, not a 16 KiB one per small entry.
+      const size = this.entry.uncompressedSize;
+      this.count(
+        zlib.inflateRawSync(data, { maxOutputLength: Math.max(size, 1), chunkSize: Math.max(size, 64) }),
+      );
+    } catch (err) {
+      this.failure ??=
+        (err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE'
+          ? this.tooLarge()
+          : `damaged compressed data (${(err as Error).message})`;
+    }
+  }
+
+  /** Resolves once the slice is consumed: the reader's buffer is reused afterwards. */
+  async update(slice: Uint8Array): Promise<void> {
+    if (this.entry.compressionMethod === 0) return this.count(slice);
+    this.inflate ??= this.startInflate();
+    const inflate = this.inflate;
+    // A zlib error destroys the stream without calling back the write it was working on.
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        inflate.off('close', done);
+        resolve();
+      };
+      inflate.once('close', done).write(slice, done);
+    });
+    this.check();
+  }
+
+  async finish(): Promise<void> {
+    if (this.inflate) {
+      this.inflate.end();
+      // The error, if any, is already this.failure.
+      await finished(this.inflate).catch(() => undefined);
+    }
+    this.check();
+    if (this.size !== this.entry.uncompressedSize)
+      throw this.damage(
+        `unpacks to ${this.size} bytes, the central directory says ${this.entry.uncompressedSize}`,
+      );
+    if (this.crc !== this.entry.crc32) throw this.damage('CRC mismatch');
+  }
+
+  private startInflate(): zlib.InflateRaw {
+    const inflate = zlib.createInflateRaw({ chunkSize: 64 * 1024 });
+    inflate.on('data', (chunk: Buffer) => this.count(chunk));
+    inflate.on('error', (err: Error) => {
+      this.failure ??= `damaged compressed data (${err.message})`;
+    });
+    return inflate;
+  }
+
+  private count(chunk: Uint8Array): void {
+    this.size += chunk.length;
+    if (this.size > this.entry.uncompressedSize) {
+      this.failure ??= this.tooLarge();
+      this.inflate?.destroy();
+    }
+    this.crc = zlib.crc32(chunk, this.crc);
+  }
+
+  private tooLarge(): string {
+    return `unpacks to more than the ${this.entry.uncompressedSize} bytes the central directory says`;
+  }
+
+  private check(): void {
+    if (this.failure) throw this.damage(this.failure);
+  }
+
+  private damage(problem: string): Damage {
+    return new Damage(`entry ${this.entry.fileName}: ${problem}`);
+  }
+}
+
+/** Every entry's data, in one sequential read of the file with reused buffers. */
+async function checkEntryData(filePath: string, entries: EntryData[]): Promise<void> {
+  const byOffset = [...entries].sort((a, b) => a.start - b.start);
+  byOffset.forEach((entry, i) => {
+    const previous = byOffset[i - 1];
+    if (previous && entry.start < previous.end)
+      throw new Damage(`entries ${previous.entry.fileName} and ${entry.entry.fileName} overlap`);
+  });
+  let next = 0;
+  let position = 0;
+  for await (const chunk of fileChunks(filePath)) {
+    const chunkEnd = position + chunk.length;
+    for (let entry = byOffset[next]; entry && entry.start < chunkEnd; entry = byOffset[next]) {
+      const slice = chunk.subarray(
+        Math.max(entry.start - position, 0),
+        Math.min(entry.end, chunkEnd) - position,
+      );
+      const isWhole =
+        entry.start >= position && entry.end <= chunkEnd && entry.entry.uncompressedSize <= CHUNK_BYTES;
+      if (isWhole) entry.whole(slice);
+      else if (slice.length > 0) await entry.update(slice);
+      if (entry.end > chunkEnd) break;
+      await entry.finish();
+      next++;
+    }
+    position = chunkEnd;
+  }
+  for (const entry of byOffset.slice(next)) await entry.finish();
+}
+
+/** Wheels and NuGet packages: every entry's local header, data and CRC-32 against the central directory. */
+async function verifyZip(filePath: string): Promise<void> {
+  const handle = await fs.promises.open(filePath);
+  const reader = new BlockReader(handle);
+  let zip: yauzl.ZipFile;
+  try {
+    zip = await yauzl.fromRandomAccessReaderPromise(reader, (await handle.stat()).size, {
+      lazyEntries: true,
+      autoClose: false,
+      strictFileNames: false,
+    });
+  } catch (err) {
+    await handle.close();
+    throw new Damage(`damaged zip archive (${(err as Error).message})`);
+  }
+  const entries: EntryData[] = [];
+  try {
+    let total = 0;
+    for (let entry = await nextEntry(zip); entry; entry = await nextEntry(zip)) {
+      total += entry.uncompressedSize;
+      withinUnpackedLimit(total);
+      const dataStart = await checkLocalHeader(zip, entry);
+      if (entry.generalPurposeBitFlag & DATA_DESCRIPTOR_FLAG)
+        await checkDataDescriptor(reader, entry, dataStart);
+      entries.push(new EntryData(entry, dataStart));
+    }
+  } catch (err) {
+    throw err instanceof Damage ? err : new Damage(`damaged zip archive (${(err as Error).message})`);
+  } finally {
+    zip.close();
+  }
+  // yauzl's own read streams allocate a buffer per read: RSS grew with the file's size.
+  await checkEntryData(filePath, entries);
+}
+
+function verifierFor(file: string): ((filePath: string) => Promise<void>) | undefined {
+  if (/\.(whl|nupkg|snupkg)$/i.test(file)) return verifyZip;
+  if (file.endsWith('.gem')) return verifyGem;
+  if (/\.(tar\.gz|crate|tgz)$/.test(file)) return verifyTarGz;
+  return undefined;
+}
+
+/**
+ * Proves a package file whole before anything is sent: every compressed stream read to its checksum and
+ * every archive to its end, in one streaming pass that keeps none of the content.
+ */
+export async function verifyIntact(filePath: string): Promise<void> {
+  const file = path.basename(filePath);
+  try {
+    await verifierFor(file)?.(filePath);
+  } catch (err) {
+    if (!(err instanceof Damage)) throw err;
+    throw new ActionError(`${file}: is damaged: ${err.message}. Nothing was sent.`, {
+      cause:
+        'The file was cut short or altered after it was built: an interrupted copy, or an artifact upload or download that went wrong.',
+      fix: 'Build the file again (or download the artifact again) and check that its size and checksum match what the build wrote.',
+    });
+  }
+}
