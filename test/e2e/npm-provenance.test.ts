@@ -105,6 +105,9 @@ function assertNoLeaks(result: ActionRun, jwtsBefore: number, mintedBefore: numb
     assert.ok(wasMasked(result, secret), 'masked');
 }
 
+/** The package's publish document: packages go up in parallel, in either order. */
+const documentOf = (name: string) => registry.documents.find((d) => d.name === name);
+
 const attachmentsOf = (doc: ReceivedDocument | undefined) =>
   (doc?.document?._attachments ?? {}) as Record<
     string,
@@ -180,8 +183,8 @@ describe('npm provenance (bundled action on Node 24, mocked Sigstore)', () => {
     ]);
 
     for (const [doc, name, file, purl] of [
-      [registry.documents[0], SCOPED, scoped, 'pkg:npm/%40octo-org/tp-scoped@1.2.0'],
-      [registry.documents[1], 'tp-sample', FIXTURE, 'pkg:npm/tp-sample@0.1.0'],
+      [documentOf(SCOPED), SCOPED, scoped, 'pkg:npm/%40octo-org/tp-scoped@1.2.0'],
+      [documentOf('tp-sample'), 'tp-sample', FIXTURE, 'pkg:npm/tp-sample@0.1.0'],
     ] as const) {
       const version = name === SCOPED ? '1.2.0' : '0.1.0';
       const attachments = attachmentsOf(doc);
@@ -243,7 +246,7 @@ describe('npm provenance (bundled action on Node 24, mocked Sigstore)', () => {
     assert.equal(sigstore.certificates, certificatesBefore, 'no certificate asked for');
     assert.deepEqual(audiencesSince(requestsBefore), ['npm:127.0.0.1', 'npm:127.0.0.1']);
     assert.deepEqual(
-      registry.documents.map((d) => Object.keys(attachmentsOf(d))),
+      [SCOPED, 'tp-sample'].map((name) => Object.keys(attachmentsOf(documentOf(name)))),
       [[`${SCOPED}-1.2.0.tgz`], ['tp-sample-0.1.0.tgz']],
     );
     assert.equal(registry.provenance.size, 0);

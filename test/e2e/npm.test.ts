@@ -79,25 +79,26 @@ describe('npm end to end (bundled action on Node 24)', () => {
       ],
     );
     // The scope's slash is escaped as npm-package-arg does, lowercase.
-    assert.deepEqual(
-      registry.exchanges.map((e) => [e.path, e.status]),
-      [
-        ['/-/npm/v1/oidc/token/exchange/package/@octo-org%2ftp-scoped', 201],
-        ['/-/npm/v1/oidc/token/exchange/package/tp-sample', 201],
-      ],
-    );
+    // The packages go up in parallel: their exchanges and publishes come in either order.
+    assert.deepEqual(registry.exchanges.map((e) => [e.path, e.status]).sort(), [
+      ['/-/npm/v1/oidc/token/exchange/package/@octo-org%2ftp-scoped', 201],
+      ['/-/npm/v1/oidc/token/exchange/package/tp-sample', 201],
+    ]);
     const jwts = issuer.issued.slice(jwtsBefore);
     assert.equal(jwts.length, 2, 'one GitHub token per exchange');
     for (const jwt of jwts) assert.equal(decodeJwt(jwt).aud, 'npm:127.0.0.1');
     assert.equal(registry.minted.length, 2);
 
-    const [scopedDoc, fixtureDoc] = registry.documents;
+    const [scopedDoc, fixtureDoc] = [SCOPED, 'tp-sample'].map((name) =>
+      registry.documents.find((d) => d.name === name),
+    );
+    const tokenOf = (name: string) => registry.minted[registry.exchanges.findIndex((e) => e.name === name)];
     assert.equal(scopedDoc?.path, '/@octo-org%2ftp-scoped');
     assert.equal(scopedDoc?.headers['content-type'], 'application/json');
-    assert.equal(scopedDoc?.headers.authorization, `Bearer ${registry.minted[0]}`);
+    assert.equal(scopedDoc?.headers.authorization, `Bearer ${tokenOf(SCOPED)}`);
     assert.equal(
       fixtureDoc?.headers.authorization,
-      `Bearer ${registry.minted[1]}`,
+      `Bearer ${tokenOf('tp-sample')}`,
       'each package its own token',
     );
     const doc = asDocument(scopedDoc?.document);
@@ -303,10 +304,13 @@ describe('npm end to end (bundled action on Node 24)', () => {
     assert.equal(issuer.requests.length, requests, 'no OIDC token requested');
     assert.equal(registry.exchanges.length, 0);
     assert.deepEqual(
-      registry.documents.map((d) => [d.headers.authorization, d.document?.['dist-tags']]),
+      // The two packages go up in parallel, in either order.
+      registry.documents
+        .map((d) => [d.headers.authorization, d.document?.['dist-tags']])
+        .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
       [
-        [`Bearer ${token}`, { next: '1.2.0' }],
         [`Bearer ${token}`, { next: '0.1.0' }],
+        [`Bearer ${token}`, { next: '1.2.0' }],
       ],
     );
     assert.ok(wasMasked(ok, token));
