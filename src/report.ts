@@ -1,5 +1,6 @@
-import * as core from '@actions/core';
+import { ci } from './ci/index.ts';
 import { ActionError } from './errors.ts';
+import { log } from './log.ts';
 
 export interface PublishedFile {
   file: string;
@@ -12,52 +13,15 @@ export interface PublishedFile {
   error?: string;
 }
 
-const STATUS_ICON = { uploaded: '✅ uploaded', skipped: '⏭️ skipped', failed: '❌ failed' } as const;
-
-function resultsTable(results: PublishedFile[]) {
-  return [
-    [
-      { data: 'File', header: true },
-      { data: 'Registry', header: true },
-      { data: 'Name', header: true },
-      { data: 'Version', header: true },
-      { data: 'sha256', header: true },
-      { data: 'Status', header: true },
-    ],
-    ...results.map((r) => [
-      r.status === 'failed' ? r.file : `<a href="${r.url}">${r.file}</a>`,
-      r.registry,
-      r.name,
-      r.version,
-      `<code>${r.sha256.slice(0, 16)}…</code>`,
-      STATUS_ICON[r.status],
-    ]),
-  ];
-}
-
-/** Writes the `published` output and the step summary; a failed release still says what went through. */
-export async function report(
-  results: PublishedFile[],
-  failure: unknown,
-  extraSummary: string[],
-): Promise<void> {
-  core.setOutput('published', JSON.stringify(results));
-  const summary = core.summary.addHeading('Trusted publish', 2);
-  if (results.length > 0) summary.addTable(resultsTable(results));
-  for (const block of extraSummary) summary.addCodeBlock(block);
-  if (failure !== undefined) {
-    const text = explainFailure(failure);
-    const sent = results.some((r) => r.status === 'uploaded');
-    summary.addHeading('Failed', 3).addCodeBlock(sent ? text : `${text}\n\nNothing was uploaded.`);
-    core.setFailed(text);
-  }
-  if (process.env.GITHUB_STEP_SUMMARY) await summary.write();
+/** Writes the `published` output and the summary; a failed release still says what went through. */
+export async function report(results: PublishedFile[], failure: unknown, blocks: string[]): Promise<void> {
+  await ci.end({ results, blocks, failure: failure === undefined ? undefined : explainFailure(failure) });
 }
 
 /** An expected failure prints its explanation; anything else is a bug, and says so without a stack trace. */
 export function explainFailure(failure: unknown): string {
   if (failure instanceof ActionError) return failure.explain();
   const message = failure instanceof Error ? failure.message : String(failure);
-  if (failure instanceof Error && failure.stack) core.debug(failure.stack);
+  if (failure instanceof Error && failure.stack) log.debug(failure.stack);
   return `Unexpected error: ${message}\nThis is a bug in the action; please report it with this log (re-run with debug logging for details).`;
 }

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { type CrateSpec, metadataFor, readCrate } from '../artifacts/crate.ts';
 import { digestFile } from '../artifacts/digest.ts';
+import { gitlabCiFile, gitlabProject } from '../ci/gitlab.ts';
 import type { CauseKind } from '../diagnosis.ts';
 import { ActionError } from '../errors.ts';
 import { apiUrl, exists, type HttpResponse, jsonBody, parseJson, type RequestBody, send } from '../http.ts';
@@ -68,6 +69,24 @@ function exchangeDiagnosis(detail: string, target: Target): Diagnosis {
       cause:
         'The publisher was registered when the repository owner had another GitHub account id (the owner was renamed, deleted or re-created).',
       fix: `${settings}: delete the publisher and add it again, so crates.io records the current owner id.`,
+      publisher: true,
+      proven: true,
+    };
+  }
+  if (detail.includes('does not match the namespace ID')) {
+    return {
+      cause:
+        'The publisher was registered for a GitLab namespace with another id (the group was deleted and re-created, or the project moved).',
+      fix: `${settings}: delete the publisher and add it again, so crates.io records the current namespace id.`,
+      publisher: true,
+      proven: true,
+    };
+  }
+  if (detail.includes('does not match the workflow filepath')) {
+    return {
+      cause:
+        'crates.io compares the CI file path exactly, letter case included, with the path between // and @ in ci_config_ref_uri: the top-level pipeline file, not an included one.',
+      fix: `${settings}: register the file path shown below, or publish from the registered file.`,
       publisher: true,
       proven: true,
     };
@@ -372,16 +391,29 @@ export const cratesIo: Registry<CrateArtifact> = {
     return apiUrl(target.url, `crates/${crate.name}/${crate.version}`).href;
   },
 
-  publisherForm(claims, crates) {
-    const repository = claimText(claims, 'repository') ?? '';
-    const owner = claimText(claims, 'repository_owner') ?? '';
-    return [
-      { label: 'Crate', value: [...new Set(crates.map((c) => c.name))].join(', ') },
-      { label: 'Publisher', value: 'GitHub' },
-      { label: 'Repository owner', value: owner },
-      { label: 'Repository name', value: repository.slice(owner.length + 1) },
-      { label: 'Workflow filename', value: workflowFile(claimText(claims, 'workflow_ref')) ?? '' },
-      { label: 'Environment name (optional)', value: claimText(claims, 'environment') ?? '(leave empty)' },
-    ];
+  publisherForms: {
+    github(claims, crates) {
+      const repository = claimText(claims, 'repository') ?? '';
+      const owner = claimText(claims, 'repository_owner') ?? '';
+      return [
+        { label: 'Crate', value: [...new Set(crates.map((c) => c.name))].join(', ') },
+        { label: 'Publisher', value: 'GitHub' },
+        { label: 'Repository owner', value: owner },
+        { label: 'Repository name', value: repository.slice(owner.length + 1) },
+        { label: 'Workflow filename', value: workflowFile(claimText(claims, 'workflow_ref')) ?? '' },
+        { label: 'Environment name (optional)', value: claimText(claims, 'environment') ?? '(leave empty)' },
+      ];
+    },
+    gitlab(claims, crates) {
+      const { namespace, project } = gitlabProject(claims);
+      return [
+        { label: 'Crate', value: [...new Set(crates.map((c) => c.name))].join(', ') },
+        { label: 'Publisher', value: 'GitLab' },
+        { label: 'Namespace', value: namespace },
+        { label: 'Project', value: project },
+        { label: 'Workflow file path (compared with its letter case)', value: gitlabCiFile(claims) ?? '' },
+        { label: 'Environment name (optional)', value: claimText(claims, 'environment') ?? '(leave empty)' },
+      ];
+    },
   },
 };
