@@ -37,6 +37,19 @@ export interface Inputs {
 
 type Env = Record<string, string | undefined>;
 
+/**
+ * Where the inputs' raw values come from (the action's INPUT_* variables, or the command's flags), and how
+ * messages name an input there. Both feed one validator, so the action and the command agree on every rule.
+ */
+export interface InputSource {
+  /** The trimmed value, '' when not given. */
+  value(name: string): string;
+  /** How a message names the input: "Input 'dry-run'", or "Option --dry-run". */
+  label(name: string): string;
+  /** How the user sets it, for a fix: "'dry-run: true' in the step's 'with:' block", or "--dry-run true". */
+  setting(name: string, value: string): string;
+}
+
 /** gh-action-pypi-publish's old spellings, still accepted so migrating is a one-line change. */
 const DEPRECATED_SPELLINGS: Record<string, string> = {
   'packages-dir': 'packages_dir',
@@ -48,31 +61,38 @@ function rawInput(env: Env, name: string): string {
   return (env[`INPUT_${name.toUpperCase()}`] ?? '').trim();
 }
 
-/** An input's value; the defaults live here, not in action.yml, so an old spelling can stand in. */
-function input(env: Env, name: string): string {
-  const value = rawInput(env, name);
-  const old = DEPRECATED_SPELLINGS[name];
-  if (value || !old) return value;
-  const oldValue = rawInput(env, old);
-  if (oldValue) log.warning(`Input '${old}' is deprecated: rename it to '${name}'.`);
-  return oldValue;
+/** The action's inputs, as the runner passes them; the defaults live in the validator, so an old spelling can stand in. */
+export function actionInputs(env: Env): InputSource {
+  return {
+    value(name) {
+      const value = rawInput(env, name);
+      const old = DEPRECATED_SPELLINGS[name];
+      if (value || !old) return value;
+      const oldValue = rawInput(env, old);
+      if (oldValue) log.warning(`Input '${old}' is deprecated: rename it to '${name}'.`);
+      return oldValue;
+    },
+    label: (name) => `Input '${name}'`,
+    setting: (name, value) => `'${name}: ${value}' in the step's 'with:' block`,
+  };
 }
 
-function booleanInput(env: Env, name: string, fallback: boolean): boolean {
-  const value = input(env, name);
+function booleanInput(source: InputSource, name: string, fallback: boolean): boolean {
+  const value = source.value(name);
   if (value === '') return fallback;
   if (['true', 'True', 'TRUE'].includes(value)) return true;
   if (['false', 'False', 'FALSE'].includes(value)) return false;
-  throw new ActionError(`Input '${name}' must be true or false, not '${value}'.`, {
-    fix: `Set '${name}: true' or '${name}: false' in the step's 'with:' block.`,
+  throw new ActionError(`${source.label(name)} must be true or false, not '${value}'.`, {
+    fix: `Set ${source.setting(name, 'true')} or ${source.setting(name, 'false')}.`,
   });
 }
 
-function parseRegistry(value: string): RegistryChoice {
+function parseRegistry(source: InputSource): RegistryChoice {
+  const value = source.value('registry');
   const choice = (value || 'auto').toLowerCase();
   if (choice === 'auto' || (REGISTRY_IDS as readonly string[]).includes(choice))
     return choice as RegistryChoice;
-  throw new ActionError(`Input 'registry' has an unknown value '${value}'.`, {
+  throw new ActionError(`${source.label('registry')} has an unknown value '${value}'.`, {
     fix: `Use one of: auto, ${REGISTRY_IDS.join(', ')}.`,
   });
 }
@@ -82,27 +102,27 @@ export const PUBLIC_GOOD_FULCIO = 'https://fulcio.sigstore.dev';
 export const PUBLIC_GOOD_REKOR = 'https://rekor.sigstore.dev';
 
 /** A service address: a valid URL without credentials, https (or http to this machine only). */
-function urlInput(name: string, value: string, examples: string): URL {
+function urlInput(label: string, value: string, examples: string): URL {
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    throw new ActionError(`Input '${name}' is not a valid URL: '${value}'.`, {
+    throw new ActionError(`${label} is not a valid URL: '${value}'.`, {
       fix: `Give a full address such as ${examples}.`,
     });
   }
   if (url.username || url.password) {
-    throw new ActionError(`Input '${name}' must not contain a user name or password.`, {
+    throw new ActionError(`${label} must not contain a user name or password.`, {
       fix: 'Remove the credentials from the URL; trusted publishing needs none.',
     });
   }
-  checkTransport(url, `Input '${name}'`);
+  checkTransport(url, label);
   return url;
 }
 
-export function parseRepositoryUrl(value: string): URL | undefined {
+export function parseRepositoryUrl(value: string, label = "Input 'repository-url'"): URL | undefined {
   if (!value) return undefined;
-  return urlInput('repository-url', value, "'https://upload.pypi.org/legacy/' or 'https://rubygems.org'");
+  return urlInput(label, value, "'https://upload.pypi.org/legacy/' or 'https://rubygems.org'");
 }
 
 /** Resolves packages-dir inside the workspace; a path or symlink leading outside it is refused. */
@@ -121,7 +141,7 @@ export function resolvePackagesDir(value: string, workspace: string): string {
   const relative = path.relative(realWorkspace, real);
   if (relative.startsWith('..') || path.isAbsolute(relative)) {
     throw new ActionError(`packages-dir '${value}' leads outside the workspace (to ${real}).`, {
-      cause: 'Only files the workflow built inside GITHUB_WORKSPACE are published.',
+      cause: `Only files the job built inside its workspace (${realWorkspace}) are published.`,
       fix: "Set 'packages-dir' to a folder inside the repository checkout, such as 'dist'.",
     });
   }
@@ -133,36 +153,46 @@ export function resolvePackagesDir(value: string, workspace: string): string {
   return real;
 }
 
-export function readInputs(env: Env = process.env): Inputs {
-  const password = input(env, 'password') || input(env, 'token');
-  // Masked before anything else can print it.
+/** Validates every input into one typed object; the files must lie inside `workspace`. */
+export function validateInputs(source: InputSource, workspace: string): Inputs {
+  const input = (name: string) => source.value(name);
+  const password = input('password') || input('token');
+  // Registered before anything else can print it.
   if (password) log.secret(password);
-  const workspace = env.GITHUB_WORKSPACE || process.cwd();
-  const packagesDirInput = input(env, 'packages-dir') || 'dist';
+  const packagesDirInput = input('packages-dir') || 'dist';
   return {
-    registry: parseRegistry(input(env, 'registry')),
-    repositoryUrl: parseRepositoryUrl(input(env, 'repository-url')),
-    audience: input(env, 'audience') || undefined,
-    skipExisting: booleanInput(env, 'skip-existing', false),
-    dryRun: booleanInput(env, 'dry-run', false),
-    verbose: booleanInput(env, 'verbose', false),
-    printHash: booleanInput(env, 'print-hash', false),
-    verifyMetadata: booleanInput(env, 'verify-metadata', true),
-    attestations: booleanInput(env, 'attestations', true),
-    attestationsGiven: input(env, 'attestations') !== '',
+    registry: parseRegistry(source),
+    repositoryUrl: parseRepositoryUrl(input('repository-url'), source.label('repository-url')),
+    audience: input('audience') || undefined,
+    skipExisting: booleanInput(source, 'skip-existing', false),
+    dryRun: booleanInput(source, 'dry-run', false),
+    verbose: booleanInput(source, 'verbose', false),
+    printHash: booleanInput(source, 'print-hash', false),
+    verifyMetadata: booleanInput(source, 'verify-metadata', true),
+    attestations: booleanInput(source, 'attestations', true),
+    attestationsGiven: input('attestations') !== '',
     fulcioUrl: urlInput(
-      'fulcio-url',
-      input(env, 'fulcio-url') || PUBLIC_GOOD_FULCIO,
+      source.label('fulcio-url'),
+      input('fulcio-url') || PUBLIC_GOOD_FULCIO,
       `'${PUBLIC_GOOD_FULCIO}'`,
     ),
-    rekorUrl: urlInput('rekor-url', input(env, 'rekor-url') || PUBLIC_GOOD_REKOR, `'${PUBLIC_GOOD_REKOR}'`),
+    rekorUrl: urlInput(
+      source.label('rekor-url'),
+      input('rekor-url') || PUBLIC_GOOD_REKOR,
+      `'${PUBLIC_GOOD_REKOR}'`,
+    ),
     password: password || undefined,
-    user: input(env, 'user') || undefined,
-    tag: input(env, 'tag'),
-    access: input(env, 'access'),
+    user: input('user') || undefined,
+    tag: input('tag'),
+    access: input('access'),
     packagesDirInput,
     packagesDir: resolvePackagesDir(packagesDirInput, workspace),
   };
+}
+
+/** The action's inputs, validated. */
+export function readInputs(env: Env = process.env): Inputs {
+  return validateInputs(actionInputs(env), env.GITHUB_WORKSPACE || process.cwd());
 }
 
 /** The inputs every registry's exchange and upload may read. */
