@@ -17,7 +17,17 @@ import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { parse as parseToml } from 'smol-toml';
 import { create as createTar, Parser, type ReadEntry } from 'tar';
 import { type Fault, fault, listen, readBody, send, sendJson } from './http.ts';
-import { type Claims, GITHUB_ISSUER, type Issuer } from './issuer.ts';
+import {
+  type Claims,
+  ciConfigPath,
+  defaultGitLabPublisher,
+  GITHUB_ISSUER,
+  GITLAB_ISSUER,
+  type GitLabIssuer,
+  type GitLabPublisher,
+  type Issuer,
+  projectParts,
+} from './issuer.ts';
 
 export type { Fault } from './http.ts';
 
@@ -30,6 +40,12 @@ export interface CratesPublisher {
   repository: string;
   workflow: string;
   environment?: string;
+}
+
+/** A `trustpub_configs_gitlab` row; `namespaceId` is filled in by the first exchange that matches. */
+export interface CratesGitLabConfig extends GitLabPublisher {
+  crate: string;
+  namespaceId?: string;
 }
 
 export interface ReceivedPublish {
@@ -85,6 +101,8 @@ export interface CratesIo {
   audience: string;
   /** Mutable. */
   configs: CratesPublisher[];
+  /** GitLab configs, used when `gitlab` was given. Mutable. */
+  gitlabConfigs: CratesGitLabConfig[];
   tokenLifetimeSeconds: number;
   /** Answer publish errors as HTTP 200 with an `errors` array, as older registry servers did. */
   legacyErrors: boolean;
@@ -130,6 +148,10 @@ export const ownerIdMismatch = (repo: string, id: number, expected: number[]): s
   `The Trusted Publishing config for repository \`${repo}\` does not match the repository owner ID (${id}) in the JWT. Expected owner IDs: ${expected.join(', ')}. Please recreate the Trusted Publishing config to update the repository owner ID.`;
 export const workflowMismatch = (repo: string, file: string, expected: string[]): string =>
   `The Trusted Publishing config for repository \`${repo}\` does not match the workflow filename \`${file}\` in the JWT. Expected workflow filenames: ${expected.map((w) => `\`${w}\``).join(', ')}`;
+export const namespaceIdMismatch = (repo: string, id: string, expected: string[]): string =>
+  `The Trusted Publishing config for repository \`${repo}\` does not match the namespace ID (${id}) in the JWT. Expected namespace IDs: ${expected.join(', ')}. Please recreate the Trusted Publishing config to update the namespace ID.`;
+export const workflowPathMismatch = (repo: string, file: string, expected: string[]): string =>
+  `The Trusted Publishing config for repository \`${repo}\` does not match the workflow filepath \`${file}\` in the JWT. Expected workflow filepaths: ${expected.map((w) => `\`${w}\``).join(', ')}`;
 export const environmentMismatch = (repo: string, env: string | undefined, expected: string[]): string =>
   env === undefined
     ? `The Trusted Publishing config for repository \`${repo}\` requires an environment, but the JWT does not specify one. Expected environments: ${expected.map((e) => `\`${e}\``).join(', ')}`
@@ -385,6 +407,8 @@ interface TrustedToken {
 export async function startCratesIo(opts: {
   issuer: Issuer;
   configs?: CratesPublisher[];
+  /** GitLab's issuer, whose tokens the emulator then takes too. */
+  gitlab?: GitLabIssuer;
   audience?: string;
   /** Crate names that already exist (default: every configured crate). */
   crates?: string[];
@@ -394,6 +418,10 @@ export async function startCratesIo(opts: {
     keys: { kid?: string }[];
   };
   const kids = new Set(jwks.keys.map((k) => k.kid));
+  const gitlabJwks = opts.gitlab
+    ? ((await (await fetch(opts.gitlab.jwksUrl)).json()) as { keys: { kid?: string }[] })
+    : { keys: [] };
+  const gitlabKids = new Set(gitlabJwks.keys.map((k) => k.kid));
   /** By sha256 of the raw part, as trustpub_tokens stores them. */
   const tokens = new Map<string, TrustedToken>();
   const usedJtis = new Set<string>();
@@ -469,6 +497,65 @@ export async function startCratesIo(opts: {
     return new Set(configs.map((c) => canonicalName(c.crate)));
   }
 
+  /**
+   * The GitLab half: namespace and project ignore case, the namespace id is trusted on first use, the CI file
+   * path (between `//` and the last `@` of ci_config_ref_uri) is compared exactly, the environment ignoring case.
+   */
+  function matchGitLabConfigs(claims: Claims): Set<string> {
+    const repo = String(claims.project_path);
+    const { namespace, project } = projectParts(repo);
+    const file = ciConfigPath(String(claims.ci_config_ref_uri));
+    if (file === undefined) return refuse(400, 'Unexpected `ci_config_ref_uri` value');
+    let configs = cio.gitlabConfigs.filter(
+      (c) =>
+        c.namespace.toLowerCase() === namespace.toLowerCase() &&
+        c.project.toLowerCase() === project.toLowerCase(),
+    );
+    if (configs.length === 0) refuse(400, noConfig(repo));
+    const namespaceId = String(claims.namespace_id);
+    const known = (c: CratesGitLabConfig) => c.namespaceId === undefined || c.namespaceId === namespaceId;
+    const wrongNamespace = configs.filter((c) => !known(c));
+    configs = configs.filter(known);
+    if (configs.length === 0) {
+      refuse(
+        400,
+        namespaceIdMismatch(
+          repo,
+          namespaceId,
+          wrongNamespace.map((c) => c.namespaceId ?? ''),
+        ),
+      );
+    }
+    const wrongFile = configs.filter((c) => c.ciFile !== file);
+    configs = configs.filter((c) => c.ciFile === file);
+    if (configs.length === 0)
+      refuse(
+        400,
+        workflowPathMismatch(
+          repo,
+          file,
+          wrongFile.map((c) => c.ciFile),
+        ),
+      );
+    const env = typeof claims.environment === 'string' ? claims.environment : undefined;
+    const envMatches = (c: CratesGitLabConfig) =>
+      c.environment === undefined || (env !== undefined && c.environment.toLowerCase() === env.toLowerCase());
+    const wrongEnv = configs.filter((c) => !envMatches(c));
+    configs = configs.filter(envMatches);
+    if (configs.length === 0) {
+      refuse(
+        400,
+        environmentMismatch(
+          repo,
+          env,
+          wrongEnv.map((c) => c.environment ?? ''),
+        ),
+      );
+    }
+    for (const c of configs) c.namespaceId ??= namespaceId;
+    return new Set(configs.map((c) => canonicalName(c.crate)));
+  }
+
   /** Everything up to the signature check answers 400 with its own words; the JWT itself only "Failed to decode JWT". */
   async function verifiedClaims(jwt: string): Promise<Claims> {
     let unverified: Claims;
@@ -480,14 +567,21 @@ export async function startCratesIo(opts: {
       return refuse(400, DECODE_FAILED);
     }
     if (typeof unverified.iss !== 'string') return refuse(400, DECODE_FAILED);
-    if (unverified.iss !== GITHUB_ISSUER) return refuse(400, `Unsupported JWT issuer: ${unverified.iss}`);
+    const gitlab = unverified.iss === GITLAB_ISSUER ? opts.gitlab : undefined;
+    if (unverified.iss !== GITHUB_ISSUER && !gitlab)
+      return refuse(400, `Unsupported JWT issuer: ${unverified.iss}`);
     if (kid === undefined) return refuse(400, 'Missing JWT key ID');
-    if (!kids.has(kid)) return refuse(400, 'Invalid JWT key ID');
+    if (!(gitlab ? gitlabKids : kids).has(kid)) return refuse(400, 'Invalid JWT key ID');
     let claims: Claims;
     try {
-      claims = await opts.issuer.verify(jwt, cio.audience);
+      claims = await (gitlab ?? opts.issuer).verify(jwt, cio.audience);
     } catch {
       return refuse(400, DECODE_FAILED);
+    }
+    if (gitlab) {
+      const strings = ['aud', 'jti', 'namespace_id', 'project_path', 'ci_config_ref_uri', 'sha'];
+      if (strings.some((c) => typeof claims[c] !== 'string')) return refuse(400, DECODE_FAILED);
+      return claims;
     }
     // GitHubClaims' required fields and types, and its own iat check.
     const strings = [
@@ -543,7 +637,7 @@ export async function startCratesIo(opts: {
       if (claims.event_name === 'pull_request_target' || claims.event_name === 'workflow_run') {
         refuse(400, unsupportedEvent(String(claims.event_name)));
       }
-      const crates = matchConfigs(claims);
+      const crates = claims.iss === GITLAB_ISSUER ? matchGitLabConfigs(claims) : matchConfigs(claims);
       usedJtis.add(jti);
       let raw = '';
       for (let i = 0; i < TOKEN_RAW_LENGTH; i++) raw += ALPHANUMERIC[randomInt(ALPHANUMERIC.length)];
@@ -789,6 +883,7 @@ export async function startCratesIo(opts: {
     indexUrl: `sparse+${server.origin}/index/`,
     audience: opts.audience ?? 'crates.io',
     configs: opts.configs ?? [defaultConfig()],
+    gitlabConfigs: [{ crate: 'tp-sample', ...defaultGitLabPublisher() }],
     tokenLifetimeSeconds: 30 * 60,
     legacyErrors: false,
     warnings: { invalid_categories: [], invalid_badges: [], other: [] },
