@@ -2,8 +2,8 @@
 // test): ESM with code splitting, so registry modules a run does not use are never loaded. The banner
 // gives bundled CommonJS dependencies the `require` that ESM lacks.
 import { chmodSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { isBuiltin } from 'node:module';
+import { join } from 'node:path';
 import { build } from 'esbuild';
 
 /**

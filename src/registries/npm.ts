@@ -439,6 +439,9 @@ export const npm: Registry<NpmArtifact> = {
     async statement(pkg, { target, options, claims, env }) {
       // When npm makes provenance by itself with trusted publishing (lib/utils/oidc.js): a public repository and
       // a package the registry shows as public; the registry refuses provenance from private repositories.
+      // The SLSA provenance npm makes is built from a GitHub Actions run; another CI's claims name none.
+      if (claimText(claims, 'repository') === undefined)
+        return `npm provenance is made here from GitHub Actions claims only, and this job's ID token has none: ${pkg.name} is published without provenance.`;
       const repository = claimText(claims, 'repository') ?? 'this repository';
       const visibility = claimText(claims, 'repository_visibility');
       if (visibility !== 'public')

@@ -1,7 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import { digestFile } from '../artifacts/digest.ts';
 import { type NuGetPackage, readNupkg } from '../artifacts/nupkg.ts';
-import { gitlabCiFile, gitlabProject } from '../ci/gitlab.ts';
+import { gitlabProject } from '../ci/gitlab.ts';
 import { ActionError } from '../errors.ts';
 import { type HttpResponse, jsonBody, parseJson, send } from '../http.ts';
 import { log } from '../log.ts';

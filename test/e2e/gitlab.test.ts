@@ -60,8 +60,10 @@ async function job(minted: () => string[], opts: JobOptions): Promise<JobRun> {
 }
 
 const statuses = (run: JobRun) => run.published.map((p) => [p.file, p.status]);
+/** GitLab's erase-line code, which frames a section marker. */
+const ERASE = '\x1b[0K';
 /** The job's log without GitLab's section markers. */
-const log = (run: JobRun) => run.stdout.replace(/\x1b\[0K/g, '');
+const log = (run: JobRun) => run.stdout.replaceAll(ERASE, '');
 
 describe('GitLab CI/CD: PyPI (bundled command)', () => {
   const pypiJob = (pypi: PyPI, opts: JobOptions) =>
@@ -80,8 +82,11 @@ describe('GitLab CI/CD: PyPI (bundled command)', () => {
         ['uploaded', 'uploaded'],
       );
       assert.equal(pypi.files.size, 2);
-      assert.match(run.stdout, /\x1b\[0Ksection_start:\d+:trusted_publish_\d+\r\x1b\[0KPyPI/);
-      assert.match(run.stdout, /\x1b\[0Ksection_end:\d+:trusted_publish_\d+\r\x1b\[0K/);
+      const lines = run.stdout.split('\n');
+      assert.ok(
+        lines.some((l) => /^section_start:\d+:trusted_publish_\d+\rPyPI$/.test(l.replaceAll(ERASE, ''))),
+      );
+      assert.ok(lines.some((l) => l.startsWith(`${ERASE}section_end:`) && l.endsWith(`\r${ERASE}`)));
       assert.match(
         log(run),
         /File +Registry +Name +Version +sha256 +Status +URL\n(.*\n)?tp_sample-0\.1\.0-py3-none-any\.whl +pypi +tp-sample +0\.1\.0 +\w{16}… +uploaded/,

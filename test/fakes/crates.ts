@@ -404,6 +404,33 @@ interface TrustedToken {
   expiresAt: number;
 }
 
+/** Keeps the configs that pass one check; when none does, crates.io's refusal names what the others expect. */
+function narrow<C>(configs: C[], passes: (c: C) => boolean, refusal: (rejected: C[]) => string): C[] {
+  const kept = configs.filter(passes);
+  if (kept.length === 0) refuse(400, refusal(configs.filter((c) => !passes(c))));
+  return kept;
+}
+
+/** A config without an environment takes any job; one with an environment, that one ignoring case. */
+function narrowByEnvironment<C extends { environment?: string }>(
+  configs: C[],
+  repo: string,
+  claims: Claims,
+): C[] {
+  const env = typeof claims.environment === 'string' ? claims.environment : undefined;
+  return narrow(
+    configs,
+    (c) =>
+      c.environment === undefined || (env !== undefined && c.environment.toLowerCase() === env.toLowerCase()),
+    (wrong) =>
+      environmentMismatch(
+        repo,
+        env,
+        wrong.map((c) => c.environment ?? ''),
+      ),
+  );
+}
+
 export async function startCratesIo(opts: {
   issuer: Issuer;
   configs?: CratesPublisher[];
@@ -454,46 +481,28 @@ export async function startCratesIo(opts: {
         c.owner.toLowerCase() === owner.toLowerCase() && c.repository.toLowerCase() === name.toLowerCase(),
     );
     if (configs.length === 0) refuse(400, noConfig(repo));
-    const wrongOwner = configs.filter((c) => c.ownerId !== ownerId);
-    configs = configs.filter((c) => c.ownerId === ownerId);
-    if (configs.length === 0) {
-      refuse(
-        400,
+    configs = narrow(
+      configs,
+      (c) => c.ownerId === ownerId,
+      (wrong) =>
         ownerIdMismatch(
           repo,
           ownerId,
-          wrongOwner.map((c) => c.ownerId),
+          wrong.map((c) => c.ownerId),
         ),
-      );
-    }
+    );
     // The workflow file name is compared exactly.
-    const wrongWorkflow = configs.filter((c) => c.workflow !== file);
-    configs = configs.filter((c) => c.workflow === file);
-    if (configs.length === 0) {
-      refuse(
-        400,
+    configs = narrow(
+      configs,
+      (c) => c.workflow === file,
+      (wrong) =>
         workflowMismatch(
           repo,
           file,
-          wrongWorkflow.map((c) => c.workflow),
+          wrong.map((c) => c.workflow),
         ),
-      );
-    }
-    const env = typeof claims.environment === 'string' ? claims.environment : undefined;
-    const envMatches = (c: CratesPublisher) =>
-      c.environment === undefined || (env !== undefined && c.environment.toLowerCase() === env.toLowerCase());
-    const wrongEnv = configs.filter((c) => !envMatches(c));
-    configs = configs.filter(envMatches);
-    if (configs.length === 0) {
-      refuse(
-        400,
-        environmentMismatch(
-          repo,
-          env,
-          wrongEnv.map((c) => c.environment ?? ''),
-        ),
-      );
-    }
+    );
+    configs = narrowByEnvironment(configs, repo, claims);
     return new Set(configs.map((c) => canonicalName(c.crate)));
   }
 
@@ -513,45 +522,27 @@ export async function startCratesIo(opts: {
     );
     if (configs.length === 0) refuse(400, noConfig(repo));
     const namespaceId = String(claims.namespace_id);
-    const known = (c: CratesGitLabConfig) => c.namespaceId === undefined || c.namespaceId === namespaceId;
-    const wrongNamespace = configs.filter((c) => !known(c));
-    configs = configs.filter(known);
-    if (configs.length === 0) {
-      refuse(
-        400,
+    configs = narrow(
+      configs,
+      (c) => c.namespaceId === undefined || c.namespaceId === namespaceId,
+      (wrong) =>
         namespaceIdMismatch(
           repo,
           namespaceId,
-          wrongNamespace.map((c) => c.namespaceId ?? ''),
+          wrong.map((c) => c.namespaceId ?? ''),
         ),
-      );
-    }
-    const wrongFile = configs.filter((c) => c.ciFile !== file);
-    configs = configs.filter((c) => c.ciFile === file);
-    if (configs.length === 0)
-      refuse(
-        400,
+    );
+    configs = narrow(
+      configs,
+      (c) => c.ciFile === file,
+      (wrong) =>
         workflowPathMismatch(
           repo,
           file,
-          wrongFile.map((c) => c.ciFile),
+          wrong.map((c) => c.ciFile),
         ),
-      );
-    const env = typeof claims.environment === 'string' ? claims.environment : undefined;
-    const envMatches = (c: CratesGitLabConfig) =>
-      c.environment === undefined || (env !== undefined && c.environment.toLowerCase() === env.toLowerCase());
-    const wrongEnv = configs.filter((c) => !envMatches(c));
-    configs = configs.filter(envMatches);
-    if (configs.length === 0) {
-      refuse(
-        400,
-        environmentMismatch(
-          repo,
-          env,
-          wrongEnv.map((c) => c.environment ?? ''),
-        ),
-      );
-    }
+    );
+    configs = narrowByEnvironment(configs, repo, claims);
     for (const c of configs) c.namespaceId ??= namespaceId;
     return new Set(configs.map((c) => canonicalName(c.crate)));
   }
