@@ -40,6 +40,8 @@ class Session {
   readonly options: PublishOptions;
   /** Files the registry holds already and that are therefore not sent (see findHeld). */
   readonly held = new Map<Artifact, HeldFile>();
+  /** The token could not be renewed (one JWT per job), which was said once. */
+  renewalRefused = false;
 
   constructor(
     readonly release: Release,
@@ -76,7 +78,8 @@ class Session {
             workflowClaim: registry.workflowClaim,
             ciFile: ci.ciFile(this.claims, registry.workflowClaim),
             project: ci.project(this.claims),
-            caseSensitiveNames: registry.caseSensitiveNames ?? false,
+            // The registries' letter-case rules are about GitHub's owner and repository names.
+            caseSensitiveNames: ci.id === 'github' && (registry.caseSensitiveNames ?? false),
             projects,
             newProjectHint: registry.newProjectHint ?? 'register a pending publisher for it.',
             customInstance: Boolean(this.inputs.repositoryUrl || this.inputs.audience),
@@ -158,6 +161,16 @@ class Session {
     }
     const expiring = current?.expiresAt !== undefined && current.expiresAt - Date.now() < REFRESH_MARGIN_MS;
     if (current && !expiring) return current;
+    if (current && !ci.freshIdTokens) {
+      // A second exchange would send the job's one JWT again, which the registry refuses as used.
+      if (!this.renewalRefused) {
+        this.renewalRefused = true;
+        log.warning(
+          `The ${target.title} token expires soon, and ${ci.title} gives this job no second ID token to exchange: the remaining files go up with it while it lasts (split a very long release into several jobs).`,
+        );
+      }
+      return current;
+    }
     if (current) log.info(`The ${target.title} token expires soon; exchanging a new one.`);
     ci.checkIdTokens();
     const audience = await registry.audience(target);

@@ -10,6 +10,7 @@ import { type NuGet, startNuGet } from '../fakes/nuget.ts';
 import { makeNupkg } from '../fakes/nupkg.ts';
 import { type PyPI, startPyPI } from '../fakes/pypi.ts';
 import { startRubyGems } from '../fakes/rubygems.ts';
+import { startSigstore } from '../fakes/sigstore.ts';
 import { FIXTURES } from '../helpers/action.ts';
 import { assertNothingSecret, type JobOptions, type JobRun, runJob } from '../helpers/gitlab-job.ts';
 
@@ -159,6 +160,38 @@ describe('GitLab CI/CD: PyPI (bundled command)', () => {
       assert.match(run.stderr, /needs another attempt, which GitLab CI\/CD cannot give it/);
       assert.match(run.stderr, /Re-run the job: a new job gets a new ID token\./);
     }));
+
+  it('signs PEP 740 attestations with SIGSTORE_ID_TOKEN, which PyPI verifies against the GitLab publisher', async () => {
+    const sigstore = await startSigstore({ issuer: github, gitlab });
+    try {
+      await using(startPyPI({ issuer: github, gitlab, trustedRoot: sigstore.trustedRoot }), async (pypi) => {
+        const run = await pypiJob(pypi, {
+          args: [
+            '--attestations',
+            'true',
+            '--fulcio-url',
+            sigstore.fulcioUrl,
+            '--rekor-url',
+            sigstore.rekorUrl,
+          ],
+          idTokens: {
+            PYPI_ID_TOKEN: await gitlab.token('pypi'),
+            SIGSTORE_ID_TOKEN: await gitlab.token('sigstore'),
+          },
+        });
+        assert.equal(run.code, 0, run.stdout + run.stderr);
+        assert.deepEqual([...pypi.provenance.keys()].sort(), [
+          'tp_sample-0.1.0-py3-none-any.whl',
+          'tp_sample-0.1.0.tar.gz',
+        ]);
+        // One JWT for the job's whole release: Fulcio is shown the same token for each file.
+        assert.equal(new Set(sigstore.tokens).size, 1);
+        assert.match(run.stdout, /PEP 740 attestations, signed with a certificate from/);
+      });
+    } finally {
+      await sigstore.close();
+    }
+  });
 
   it('publishes without attestations when SIGSTORE_ID_TOKEN is missing, and says how to add it', () =>
     using(startPyPI({ issuer: github, gitlab }), async (pypi) => {

@@ -519,7 +519,7 @@ export async function startPyPI(opts: {
 }): Promise<PyPI> {
   const keySet = createRemoteJWKSet(new URL('/.well-known/jwks', opts.issuer.requestUrl));
   const maxFileSize = opts.maxFileSize ?? 100 * MiB;
-  const tokens = new Map<string, { notBefore: number; expires: number }>();
+  const tokens = new Map<string, { notBefore: number; expires: number; fromGitLab: boolean }>();
   const usedJti = new Set<string>();
   const now = () => Math.floor(Date.now() / 1000);
 
@@ -684,7 +684,7 @@ export async function startPyPI(opts: {
     usedJti.add(String(claims.jti));
     const token = `pypi-${randomBytes(48).toString('base64url')}`;
     const expires = now() + pypi.tokenLifetimeSeconds;
-    tokens.set(token, { notBefore: now(), expires });
+    tokens.set(token, { notBefore: now(), expires, fromGitLab });
     pypi.minted.push(token);
     return { success: true, token, expires };
   }
@@ -761,11 +761,16 @@ export async function startPyPI(opts: {
             trustedRoot: opts.trustedRoot,
             filename: file.filename,
             sha256: file.sha256,
-            // The publisher's attestation_identity: its repository and workflow file.
-            identity: {
-              repository: `${pypi.publisher.owner}/${pypi.publisher.repository}`,
-              workflow: pypi.publisher.workflow,
-            },
+            // The attestation_identity of the publisher that minted the token: repository (or project) and CI file.
+            identity: token.fromGitLab
+              ? {
+                  project: `${pypi.gitlabPublisher.namespace}/${pypi.gitlabPublisher.project}`,
+                  ciFile: pypi.gitlabPublisher.ciFile,
+                }
+              : {
+                  repository: `${pypi.publisher.owner}/${pypi.publisher.repository}`,
+                  workflow: pypi.publisher.workflow,
+                },
           },
         );
       } catch (err) {
