@@ -13,6 +13,7 @@ import { startRubyGems } from '../fakes/rubygems.ts';
 import { startSigstore } from '../fakes/sigstore.ts';
 import { FIXTURES } from '../helpers/action.ts';
 import { assertNothingSecret, type JobOptions, type JobRun, runJob } from '../helpers/gitlab-job.ts';
+import { mintGemKey } from '../helpers/tokens.ts';
 
 const fixtures = (dir: string, pattern: RegExp) =>
   fs
@@ -377,6 +378,19 @@ describe('GitLab CI/CD: RubyGems and the command elsewhere', () => {
       );
       assert.match(run.stderr, /TRUSTED_PUBLISH_PASSWORD/);
       assert.equal(rg.minted.length, 0);
+    }));
+
+  it('publishes a gem from GitLab with an API key in TRUSTED_PUBLISH_PASSWORD, never printing it', () =>
+    using(startRubyGems({ issuer: github }), async (rg) => {
+      const key = await mintGemKey(github, rg);
+      const run = await job(() => rg.minted, {
+        files: GEM,
+        args: ['--repository-url', rg.url],
+        env: { TRUSTED_PUBLISH_PASSWORD: key },
+      });
+      assert.equal(run.code, 0, run.stdout + run.stderr);
+      assert.deepEqual(statuses(run), [['tp_sample-0.1.0.gem', 'uploaded']]);
+      assert.match(run.stdout, /NOTE: Publishing to RubyGems \(127\.0\.0\.1:\d+\) with a long-lived token/);
     }));
 
   it('checks the files and the plan on a laptop with --dry-run, and refuses to publish there', async () => {
