@@ -29,6 +29,9 @@ const OPTIONS = [
 
 type OptionName = (typeof OPTIONS)[number][0];
 
+/** Every flag the command takes. */
+export const OPTION_NAMES: readonly string[] = OPTIONS.map(([name]) => name);
+
 const isBoolean = (name: string): boolean => OPTIONS.some(([n, value]) => n === name && value === null);
 
 export const HELP = [

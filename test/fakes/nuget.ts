@@ -756,7 +756,7 @@ export async function startNuGet(opts: {
   });
 
   /** The read API NuGet clients use: the service index and the flat container's version list. */
-  function read(path: string, req: http.IncomingMessage, res: http.ServerResponse): void {
+  function read(path: string, req: http.IncomingMessage, res: http.ServerResponse) {
     ng.reads.push({ path, authorization: req.headers.authorization, apiKey: req.headers['x-nuget-apikey'] });
     if (path === '/v3/index.json') {
       return sendJson(res, 200, {

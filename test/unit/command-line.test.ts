@@ -3,9 +3,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { parseCommandLine, UsageError } from '../../src/command-line.ts';
+import { parse } from 'yaml';
+import { OPTION_NAMES, parseCommandLine, UsageError } from '../../src/command-line.ts';
 import type { ActionError } from '../../src/errors.ts';
 import { readInputs, validateInputs } from '../../src/inputs.ts';
+import { ROOT } from '../helpers/action.ts';
 
 function workspace(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tp-cli-'));
@@ -17,6 +19,17 @@ const fromFlags = (argv: string[], ws: string, env: Record<string, string> = {})
   validateInputs(parseCommandLine(argv, env).source, ws);
 
 describe('the command line', () => {
+  it("has a flag for every input of action.yml (but the old underscore spellings and 'token')", () => {
+    const action = parse(fs.readFileSync(path.join(ROOT, 'action.yml'), 'utf8')) as {
+      inputs: Record<string, unknown>;
+    };
+    const inputs = Object.keys(action.inputs).filter((name) => !name.includes('_') && name !== 'token');
+    assert.deepEqual(
+      inputs.filter((name) => !OPTION_NAMES.includes(name)),
+      [],
+    );
+  });
+
   it('gives the very Inputs the action gets from the same values', () => {
     const ws = workspace();
     const flags = fromFlags(
