@@ -45,7 +45,8 @@ export const HELP = [
   'Options (the action’s inputs; a boolean takes true or false, or nothing for true, or --no-NAME):',
   ...OPTIONS.map(([name, value, text]) => `  --${`${name}${value ? ` ${value}` : ''}`.padEnd(24)} ${text}`),
   '',
-  'Environment: TRUSTED_PUBLISH_PASSWORD holds a long-lived token (kept out of the process list).',
+  'Environment: TRUSTED_PUBLISH_PASSWORD holds a long-lived token (kept out of the process list);',
+  'TRUSTED_PUBLISH_DEBUG=true prints debug lines on this machine (CI_DEBUG_TRACE does on GitLab).',
   'Exit status: 0 when every file was published or skipped, 1 otherwise, 2 for an unusable command line.',
 ].join('\n');
 

@@ -9,7 +9,7 @@ const NO_IDENTITY =
 
 /** A terminal: plain lines, no ID token; a dry run checks the files and the plan. */
 export function localMachine(env: Env): Ci {
-  const log = plainLog({ debug: env.RUNNER_DEBUG === '1' || env.TRUSTED_PUBLISH_DEBUG === 'true' });
+  const log = plainLog({ debug: env.TRUSTED_PUBLISH_DEBUG === 'true' });
   const refuse = (): never => {
     throw new ActionError(`No OIDC identity: ${NO_IDENTITY}.`, {
       cause: 'Neither GITHUB_ACTIONS nor GITLAB_CI is set, so this is not a CI job.',
