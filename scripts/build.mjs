@@ -1,8 +1,9 @@
-// Bundles the action into dist/ (or the folder given as the first argument, used by the staleness
+// Bundles the action (main.js) and the command (cli.js, package.json's bin) into dist/ (or the folder given as the first argument, used by the staleness
 // test): ESM with code splitting, so registry modules a run does not use are never loaded. The banner
 // gives bundled CommonJS dependencies the `require` that ESM lacks.
-import { rmSync } from 'node:fs';
+import { chmodSync, rmSync } from 'node:fs';
 import { isBuiltin } from 'node:module';
+import { join } from 'node:path';
 import { build } from 'esbuild';
 
 /**
@@ -45,7 +46,7 @@ const startupCost = {
 const outdir = process.argv[2] ?? 'dist';
 rmSync(outdir, { recursive: true, force: true });
 await build({
-  entryPoints: { main: 'src/main.ts' },
+  entryPoints: { main: 'src/main.ts', cli: 'src/cli.ts' },
   outdir,
   bundle: true,
   splitting: true,
@@ -63,3 +64,5 @@ await build({
   },
   logLevel: 'warning',
 });
+// package.json's bin: npm links it as an executable only when the file is one.
+chmodSync(join(outdir, 'cli.js'), 0o755);

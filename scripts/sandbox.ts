@@ -16,6 +16,12 @@ import { startSigstore } from '../test/fakes/sigstore.ts';
 import { type ActionRun, FIXTURES, findLeaks, runAction } from '../test/helpers/action.ts';
 import { renderRunnerLog } from '../test/helpers/runner-log.ts';
 
+// `npm run sandbox -- --gitlab`: one publish from a GitLab CI/CD job instead (scripts/sandbox-gitlab.ts).
+if (process.argv.includes('--gitlab')) {
+  await import('./sandbox-gitlab.ts');
+  process.exit();
+}
+
 const fixtures = (dir: string, pattern: RegExp) =>
   fs
     .readdirSync(path.join(FIXTURES, dir))

@@ -6,15 +6,12 @@
 // the bundle, and no other run should pay for loading them.
 import { bundleToJSON, type SerializedBundle } from '@sigstore/bundle';
 import { DSSEBundleBuilder, FulcioSigner, InternalError, RekorWitness } from '@sigstore/sign';
+import { ci } from './ci/index.ts';
 import { ActionError } from './errors.ts';
 import { PUBLIC_GOOD_REKOR } from './inputs.ts';
-import { type Claims, decodeClaims, fetchIdToken } from './oidc.ts';
-
-type Env = Record<string, string | undefined>;
+import { type Claims, decodeClaims, SIGSTORE_AUDIENCE } from './oidc.ts';
 
 const IN_TOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
-/** The audience Fulcio requires of an OIDC token. */
-const SIGSTORE_AUDIENCE = 'sigstore';
 /** Per request; @sigstore/sign's own default is no retry at all. */
 const SIGSTORE_FETCH = { timeout: 30_000, retry: { retries: 2, minTimeout: 500, factor: 2 } };
 
@@ -102,20 +99,19 @@ function signingFailure(err: unknown, file: string, services: SigningServices): 
 
 /**
  * Signs one attestation per request, in order. Every file gets its own signing session: a fresh 'sigstore' JWT
- * (fetchIdToken masks it) whose claims the registry builds the statement from, an ephemeral key and a Fulcio
+ * (the CI system registers it as a secret) whose claims the registry builds the statement from, an ephemeral key and a Fulcio
  * certificate for that JWT (valid 10 minutes, so a long release never signs with an expired one), and its own
  * Rekor entry.
  */
 export async function signAttestations(
   requests: AttestationRequest[],
   services: SigningServices,
-  env: Env,
 ): Promise<(SignedAttestation | SkippedAttestation)[]> {
   const results: (SignedAttestation | SkippedAttestation)[] = [];
   for (const { file, statement } of requests) {
     let bundle: SerializedBundle;
     try {
-      const jwt = await fetchIdToken(SIGSTORE_AUDIENCE, env);
+      const jwt = await ci.idToken(SIGSTORE_AUDIENCE, 'sigstore');
       const payload = await statement(decodeClaims(jwt) ?? {});
       if (typeof payload === 'string') {
         results.push({ file, skipped: payload });

@@ -1,4 +1,5 @@
-import { type Claims, claimText, SHOWN_CLAIMS, workflowFile } from './oidc.ts';
+import { ci } from './ci/index.ts';
+import { type Claims, claimText, workflowFile } from './oidc.ts';
 import type { FormValue } from './registries/registry.ts';
 
 /** The claims a registry matched the publisher on, MISSING where the token has none. */
@@ -6,7 +7,7 @@ export function claimLines(claims: Claims | undefined): string[] {
   if (!claims) return [];
   return [
     'Claims in the OIDC token:',
-    ...SHOWN_CLAIMS.map((c) => `  ${c}: ${claimText(claims, c) ?? 'MISSING'}`),
+    ...ci.shownClaims.map((c) => `  ${c}: ${claimText(claims, c) ?? 'MISSING'}`),
   ];
 }
 
@@ -20,8 +21,11 @@ export function formLines(values: FormValue[], title: string): string[] {
 /** What is known about a publisher mismatch besides the claims. */
 export interface PublisherFacts {
   title: string;
-  /** The claim the registry reads the workflow file from. */
+  /** The claim the registry reads the workflow file from, on GitHub. */
   workflowClaim: 'job_workflow_ref' | 'workflow_ref';
+  /** The CI file the registry matches, and the repository or project, as the claims name them. */
+  ciFile: string | undefined;
+  project: string | undefined;
   /** Owner and repository compared letter case and all. */
   caseSensitiveNames: boolean;
   /** Per project: false when the registry says it does not exist, undefined when it could not be asked. */
@@ -75,8 +79,7 @@ export function plausibleCauses(
   }
   const jobRef = claimText(claims, 'job_workflow_ref');
   const callerRef = claimText(claims, 'workflow_ref');
-  const read = facts.workflowClaim === 'job_workflow_ref' ? jobRef : callerRef;
-  const file = workflowFile(read) ?? '?';
+  const file = facts.ciFile ?? '?';
   if (jobRef && callerRef && jobRef.split('@')[0] !== callerRef.split('@')[0]) {
     const called = workflowFile(jobRef);
     const caller = workflowFile(callerRef);
@@ -100,7 +103,7 @@ export function plausibleCauses(
     'workflow-file',
     `The publisher must name the workflow file '${file}' exactly${twins.length ? ` (not ${twins.map((t) => `'${t}'`).join(' or ')})` : ''}.`,
   );
-  const repository = claimText(claims, 'repository') ?? '';
+  const repository = facts.project ?? '';
   if (facts.caseSensitiveNames && /[A-Z]/.test(repository)) {
     causes.push(
       'case',

@@ -41,6 +41,19 @@ export interface Inputs {
 
 type Env = Record<string, string | undefined>;
 
+/**
+ * Where the inputs' raw values come from (the action's INPUT_* variables, or the command's flags), and how
+ * messages name an input there. Both feed one validator, so the action and the command agree on every rule.
+ */
+export interface InputSource {
+  /** The trimmed value, '' when not given. */
+  value(name: string): string;
+  /** How a message names the input: "Input 'dry-run'", or "Option --dry-run". */
+  label(name: string): string;
+  /** How the user sets it, for a fix: "'dry-run: true' in the step's 'with:' block", or "--dry-run true". */
+  setting(name: string, value: string): string;
+}
+
 /** gh-action-pypi-publish's old spellings, still accepted so migrating is a one-line change. */
 const DEPRECATED_SPELLINGS: Record<string, string> = {
   'packages-dir': 'packages_dir',
@@ -52,50 +65,55 @@ function rawInput(env: Env, name: string): string {
   return (env[`INPUT_${name.toUpperCase()}`] ?? '').trim();
 }
 
-/** An input's value; the defaults live here, not in action.yml, so an old spelling can stand in. */
-function input(env: Env, name: string): string {
-  const value = rawInput(env, name);
-  const old = DEPRECATED_SPELLINGS[name];
-  if (value || !old) return value;
-  const oldValue = rawInput(env, old);
-  if (oldValue) log.warning(`Input '${old}' is deprecated: rename it to '${name}'.`);
-  return oldValue;
+/** The action's inputs, as the runner passes them; the defaults live in the validator, so an old spelling can stand in. */
+export function actionInputs(env: Env): InputSource {
+  return {
+    value(name) {
+      const value = rawInput(env, name);
+      const old = DEPRECATED_SPELLINGS[name];
+      if (value || !old) return value;
+      const oldValue = rawInput(env, old);
+      if (oldValue) log.warning(`Input '${old}' is deprecated: rename it to '${name}'.`);
+      return oldValue;
+    },
+    label: (name) => `Input '${name}'`,
+    setting: (name, value) => `'${name}: ${value}' in the step's 'with:' block`,
+  };
 }
 
-function booleanInput(env: Env, name: string, fallback: boolean): boolean {
-  const value = input(env, name);
+function booleanInput(source: InputSource, name: string, fallback: boolean): boolean {
+  const value = source.value(name);
   if (value === '') return fallback;
   if (['true', 'True', 'TRUE'].includes(value)) return true;
   if (['false', 'False', 'FALSE'].includes(value)) return false;
-  throw new ActionError(`Input '${name}' must be true or false, not '${value}'.`, {
-    fix: `Set '${name}: true' or '${name}: false' in the step's 'with:' block.`,
+  throw new ActionError(`${source.label(name)} must be true or false, not '${value}'.`, {
+    fix: `Set ${source.setting(name, 'true')} or ${source.setting(name, 'false')}.`,
   });
 }
 
 /** A whole number from `min` to `max`; `unit` and `example` word the error. */
 function wholeNumberInput(
-  env: Env,
+  source: InputSource,
   name: string,
   fallback: number,
   { min, max, unit, example }: { min: number; max: number; unit: string; example: number },
 ): number {
-  const value = input(env, name);
+  const value = source.value(name);
   if (value === '') return fallback;
   const number = Number(value);
   if (/^\d+$/.test(value) && number >= min && number <= max) return number;
   throw new ActionError(
-    `Input '${name}' must be a whole number of ${unit} from ${min} to ${max}, not '${value}'.`,
-    {
-      fix: `Set it in the step's 'with:' block, e.g. '${name}: ${example}'.`,
-    },
+    `${source.label(name)} must be a whole number of ${unit} from ${min} to ${max}, not '${value}'.`,
+    { fix: `Set ${source.setting(name, String(example))}.` },
   );
 }
 
-function parseRegistry(value: string): RegistryChoice {
+function parseRegistry(source: InputSource): RegistryChoice {
+  const value = source.value('registry');
   const choice = (value || 'auto').toLowerCase();
   if (choice === 'auto' || (REGISTRY_IDS as readonly string[]).includes(choice))
     return choice as RegistryChoice;
-  throw new ActionError(`Input 'registry' has an unknown value '${value}'.`, {
+  throw new ActionError(`${source.label('registry')} has an unknown value '${value}'.`, {
     fix: `Use one of: auto, ${REGISTRY_IDS.join(', ')}.`,
   });
 }
@@ -105,27 +123,27 @@ export const PUBLIC_GOOD_FULCIO = 'https://fulcio.sigstore.dev';
 export const PUBLIC_GOOD_REKOR = 'https://rekor.sigstore.dev';
 
 /** A service address: a valid URL without credentials, https (or http to this machine only). */
-function urlInput(name: string, value: string, examples: string): URL {
+function urlInput(label: string, value: string, examples: string): URL {
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    throw new ActionError(`Input '${name}' is not a valid URL: '${value}'.`, {
+    throw new ActionError(`${label} is not a valid URL: '${value}'.`, {
       fix: `Give a full address such as ${examples}.`,
     });
   }
   if (url.username || url.password) {
-    throw new ActionError(`Input '${name}' must not contain a user name or password.`, {
+    throw new ActionError(`${label} must not contain a user name or password.`, {
       fix: 'Remove the credentials from the URL; trusted publishing needs none.',
     });
   }
-  checkTransport(url, `Input '${name}'`);
+  checkTransport(url, label);
   return url;
 }
 
-export function parseRepositoryUrl(value: string): URL | undefined {
+export function parseRepositoryUrl(value: string, label = "Input 'repository-url'"): URL | undefined {
   if (!value) return undefined;
-  return urlInput('repository-url', value, "'https://upload.pypi.org/legacy/' or 'https://rubygems.org'");
+  return urlInput(label, value, "'https://upload.pypi.org/legacy/' or 'https://rubygems.org'");
 }
 
 /**
@@ -147,9 +165,10 @@ export function resolvePackagesDir(
       fix: "Build the packages into that folder before this step, or point 'packages-dir' at the folder that holds them.",
     });
   }
-  if (!isInside(fileSystem.path, fileSystem.realpath(workspace), real)) {
+  const realWorkspace = fileSystem.realpath(workspace);
+  if (!isInside(fileSystem.path, realWorkspace, real)) {
     throw new ActionError(`packages-dir '${value}' leads outside the workspace (to ${real}).`, {
-      cause: 'Only files the workflow built inside GITHUB_WORKSPACE are published.',
+      cause: `Only files the job built inside its workspace (${realWorkspace}) are published.`,
       fix: "Set 'packages-dir' to a folder inside the repository checkout, such as 'dist'.",
     });
   }
@@ -161,42 +180,65 @@ export function resolvePackagesDir(
   return real;
 }
 
-export function readInputs(env: Env = process.env, fileSystem = NATIVE_FILE_SYSTEM): Inputs {
-  const password = input(env, 'password') || input(env, 'token');
-  // Masked before anything else can print it.
+/** Validates every input into one typed object; the files must lie inside `workspace`. */
+export function validateInputs(
+  source: InputSource,
+  workspace: string,
+  fileSystem: FileSystemView = NATIVE_FILE_SYSTEM,
+): Inputs {
+  const input = (name: string) => source.value(name);
+  const password = input('password') || input('token');
+  // Registered before anything else can print it.
   if (password) log.secret(password);
-  const workspace = env.GITHUB_WORKSPACE || process.cwd();
-  const packagesDirInput = input(env, 'packages-dir') || 'dist';
+  const packagesDirInput = input('packages-dir') || 'dist';
   return {
-    registry: parseRegistry(input(env, 'registry')),
-    repositoryUrl: parseRepositoryUrl(input(env, 'repository-url')),
-    audience: input(env, 'audience') || undefined,
-    skipExisting: booleanInput(env, 'skip-existing', false),
-    dryRun: booleanInput(env, 'dry-run', false),
-    verbose: booleanInput(env, 'verbose', false),
-    printHash: booleanInput(env, 'print-hash', false),
-    verifyMetadata: booleanInput(env, 'verify-metadata', true),
-    attestations: booleanInput(env, 'attestations', true),
-    attestationsGiven: input(env, 'attestations') !== '',
+    registry: parseRegistry(source),
+    repositoryUrl: parseRepositoryUrl(input('repository-url'), source.label('repository-url')),
+    audience: input('audience') || undefined,
+    skipExisting: booleanInput(source, 'skip-existing', false),
+    dryRun: booleanInput(source, 'dry-run', false),
+    verbose: booleanInput(source, 'verbose', false),
+    printHash: booleanInput(source, 'print-hash', false),
+    verifyMetadata: booleanInput(source, 'verify-metadata', true),
+    attestations: booleanInput(source, 'attestations', true),
+    attestationsGiven: input('attestations') !== '',
     fulcioUrl: urlInput(
-      'fulcio-url',
-      input(env, 'fulcio-url') || PUBLIC_GOOD_FULCIO,
+      source.label('fulcio-url'),
+      input('fulcio-url') || PUBLIC_GOOD_FULCIO,
       `'${PUBLIC_GOOD_FULCIO}'`,
     ),
-    rekorUrl: urlInput('rekor-url', input(env, 'rekor-url') || PUBLIC_GOOD_REKOR, `'${PUBLIC_GOOD_REKOR}'`),
+    rekorUrl: urlInput(
+      source.label('rekor-url'),
+      input('rekor-url') || PUBLIC_GOOD_REKOR,
+      `'${PUBLIC_GOOD_REKOR}'`,
+    ),
     password: password || undefined,
-    user: input(env, 'user') || undefined,
-    tag: input(env, 'tag'),
-    access: input(env, 'access'),
-    wait: booleanInput(env, 'wait', false),
+    user: input('user') || undefined,
+    tag: input('tag'),
+    access: input('access'),
+    wait: booleanInput(source, 'wait', false),
     // Six hours: a GitHub job's own limit.
     waitTimeoutMs:
-      wholeNumberInput(env, 'wait-timeout', 600, { min: 1, max: 6 * 3600, unit: 'seconds', example: 900 }) *
-      1000,
-    maxParallel: wholeNumberInput(env, 'max-parallel', 4, { min: 1, max: 16, unit: 'uploads', example: 8 }),
+      wholeNumberInput(source, 'wait-timeout', 600, {
+        min: 1,
+        max: 6 * 3600,
+        unit: 'seconds',
+        example: 900,
+      }) * 1000,
+    maxParallel: wholeNumberInput(source, 'max-parallel', 4, {
+      min: 1,
+      max: 16,
+      unit: 'uploads',
+      example: 8,
+    }),
     packagesDirInput,
     packagesDir: resolvePackagesDir(packagesDirInput, workspace, fileSystem),
   };
+}
+
+/** The action's inputs, validated. */
+export function readInputs(env: Env = process.env, fileSystem = NATIVE_FILE_SYSTEM): Inputs {
+  return validateInputs(actionInputs(env), env.GITHUB_WORKSPACE || process.cwd(), fileSystem);
 }
 
 /** The inputs every registry's exchange and upload may read. */

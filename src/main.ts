@@ -1,10 +1,4 @@
 import { readInputs } from './inputs.ts';
-import { publish } from './publish.ts';
-import { report } from './report.ts';
+import { run } from './run.ts';
 
-try {
-  const outcome = await publish(readInputs());
-  await report(outcome.results, outcome.failure, outcome.summary);
-} catch (failure) {
-  await report([], failure, []);
-}
+await run(() => readInputs());

@@ -1,10 +1,12 @@
+import type { CiId } from './ci/ci.ts';
+import { CI_TITLES, ci } from './ci/index.ts';
 import { causeLines, claimLines, formLines, plausibleCauses } from './diagnosis.ts';
 import { ActionError } from './errors.ts';
 import { type Inputs, publishOptions } from './inputs.ts';
 import { log } from './log.ts';
-import { type Claims, checkTrustedPublishingPossible, decodeClaims, fetchIdToken } from './oidc.ts';
+import { type Claims, decodeClaims, SIGSTORE_AUDIENCE } from './oidc.ts';
 import { planReleases, type Release } from './plan.ts';
-import type { Artifact, Credential, HeldFile, PublishOptions } from './registries/registry.ts';
+import type { Artifact, Credential, HeldFile, PublishOptions, Registry } from './registries/registry.ts';
 import type { PublishedFile } from './report.ts';
 import { Slots } from './slots.ts';
 import { waitUntilInstallable } from './wait.ts';
@@ -44,6 +46,8 @@ class Session {
   readonly retired: Credential[] = [];
   /** Files the registry holds already and that are therefore not sent (see findHeld). */
   readonly held = new Map<Artifact, HeldFile>();
+  /** The token could not be renewed (one JWT per job), which was said once. */
+  renewalRefused = false;
 
   constructor(
     readonly release: Release,
@@ -62,10 +66,7 @@ class Session {
     if (!(err instanceof ActionError) || !err.aboutPublisher || !this.claims || err.explained) return err;
     err.explained = true;
     const { registry, target } = this.release;
-    err.details.push(
-      ...claimLines(this.claims),
-      ...formLines(registry.publisherForm(this.claims, artifacts, target), target.title),
-    );
+    err.details.push(...claimLines(this.claims), ...this.formLines(this.claims, artifacts));
     if (err.causeProven) return err;
     const names = [...new Set(artifacts.map((a) => a.name))];
     const projects = await Promise.all(
@@ -81,7 +82,10 @@ class Session {
           {
             title: target.title,
             workflowClaim: registry.workflowClaim,
-            caseSensitiveNames: registry.caseSensitiveNames ?? false,
+            ciFile: ci.ciFile(this.claims, registry.workflowClaim),
+            project: ci.project(this.claims),
+            // The registries' letter-case rules are about GitHub's owner and repository names.
+            caseSensitiveNames: ci.id === 'github' && (registry.caseSensitiveNames ?? false),
             projects,
             newProjectHint: registry.newProjectHint ?? 'register a pending publisher for it.',
             customInstance: Boolean(this.inputs.repositoryUrl || this.inputs.audience),
@@ -93,10 +97,59 @@ class Session {
     return err;
   }
 
+  formLines(claims: Claims, artifacts: Artifact[]): string[] {
+    const { registry, target } = this.release;
+    const form = formFor(registry, ci.id);
+    return form ? formLines(form(claims, artifacts, target), target.title) : [];
+  }
+
   async idToken(audience: string): Promise<string> {
-    const jwt = await fetchIdToken(audience, this.env);
+    const jwt = await ci.idToken(audience, this.release.target.id);
     this.claims = decodeClaims(jwt);
     return jwt;
+  }
+
+  /**
+   * The ID token for one exchange. Where the job holds one fixed JWT per audience (GitLab), an exchange gets
+   * a single attempt: another would send the same JWT, which the registry refuses as already used.
+   */
+  exchangeIdToken(audience: string): () => Promise<string> {
+    let attempts = 0;
+    return async () => {
+      attempts++;
+      if (attempts > 1 && !ci.freshIdTokens) {
+        const { title } = this.release.target;
+        throw new ActionError(
+          `The token exchange at ${title} needs another attempt, which ${ci.title} cannot give it.`,
+          {
+            cause: `The first attempt got no usable answer (a timeout or a fault of ${title}). ${ci.title} gives a job one ID token per audience, fixed when the job starts, and ${title} refuses a token it has seen, so the exchange is not retried with the same one.`,
+            fix: 'Re-run the job: a new job gets a new ID token.',
+          },
+        );
+      }
+      return this.idToken(audience);
+    };
+  }
+
+  /**
+   * Refuses, before anything is fetched or sent, a run that cannot get an exchange: on a machine without ID
+   * tokens (a dry run there checks the rest), or for a registry that takes no trusted publisher of this CI.
+   */
+  checkCiAccepted(): void {
+    const { registry, target } = this.release;
+    if (this.inputs.password) return;
+    if (!ci.issuesIdTokens) {
+      if (!this.inputs.dryRun) ci.checkIdTokens();
+      return;
+    }
+    if (formFor(registry, ci.id)) return;
+    throw new ActionError(
+      `${target.title} accepts trusted publishing from ${acceptedCis(registry)} only, not from ${ci.title}.`,
+      {
+        cause: `${target.title} has no trusted publisher for ${ci.title} jobs, so no exchange of this job's ID token can succeed.`,
+        fix: `Give a ${target.title} API key with push rights to this job as a masked, protected CI variable and pass it as the password (TRUSTED_PUBLISH_PASSWORD, or the 'password' input); or publish from ${acceptedCis(registry)}.`,
+      },
+    );
   }
 
   scopeOf(artifact: Artifact): string {
@@ -114,6 +167,16 @@ class Session {
     }
     const expiring = current?.expiresAt !== undefined && current.expiresAt - Date.now() < REFRESH_MARGIN_MS;
     if (current && !expiring) return current;
+    if (current && !ci.freshIdTokens) {
+      // A second exchange would send the job's one JWT again, which the registry refuses as used.
+      if (!this.renewalRefused) {
+        this.renewalRefused = true;
+        log.warning(
+          `The ${this.release.target.title} token expires soon, and ${ci.title} gives this job no second ID token to exchange: the remaining files go up with it while it lasts (split a very long release into several jobs).`,
+        );
+      }
+      return current;
+    }
     // Parallel uploads that find the token expiring share one exchange.
     const pending = this.exchanging.get(scope) ?? this.exchange(scope, current);
     this.exchanging.set(scope, pending);
@@ -123,12 +186,12 @@ class Session {
   async exchange(scope: string, current: Credential | undefined): Promise<Credential> {
     const { registry, target, artifacts } = this.release;
     if (current) log.info(`The ${target.title} token expires soon; exchanging a new one.`);
-    checkTrustedPublishingPossible(this.env);
+    ci.checkIdTokens();
     const audience = await registry.audience(target);
     let credential: Credential;
     const inScope = artifacts.filter((a) => this.scopeOf(a) === scope);
     try {
-      credential = await registry.mint(target, () => this.idToken(audience), inScope, this.options);
+      credential = await registry.mint(target, this.exchangeIdToken(audience), inScope, this.options);
     } catch (err) {
       throw await this.explainWith(err, inScope);
     }
@@ -193,7 +256,14 @@ class Session {
     const spec = registry.attestations;
     if (!this.attestationsApply() || !spec || artifacts.length === 0) return;
     // A job without an ID token fails here as it would at the exchange, before Sigstore is even loaded.
-    checkTrustedPublishingPossible(this.env);
+    ci.checkIdTokens();
+    const missing = ci.missingIdToken(SIGSTORE_AUDIENCE, 'sigstore');
+    if (missing) {
+      const line = `No ${spec.kind}s for ${target.title}: ${missing}`;
+      if (this.inputs.attestationsGiven) log.notice(line);
+      else log.info(line);
+      return;
+    }
     const { describeAttestations, signAttestations } = await import('./attestations.ts');
     const context = { target, options: this.options, env: this.env };
     const results = await signAttestations(
@@ -202,7 +272,6 @@ class Session {
         statement: (claims: Claims) => spec.statement(artifact, { ...context, claims }),
       })),
       this.inputs,
-      this.env,
     );
     const signed = results.flatMap((r) => ('bundle' in r ? [r] : []));
     const skipped = new Map<string, string[]>();
@@ -229,13 +298,19 @@ class Session {
       log.info(`Dry run: would upload to ${target.title} with the token given in 'password'.`);
       return;
     }
-    checkTrustedPublishingPossible(this.env);
+    if (!ci.issuesIdTokens) {
+      const block = `Dry run for ${target.title}: the files and the plan are valid; no OIDC token was fetched, since ${ci.missingIdToken('', target.id)}.`;
+      log.info(block);
+      this.summary.push(block);
+      return;
+    }
+    ci.checkIdTokens();
     const audience = await registry.audience(target);
     await this.idToken(audience);
     const block = [
       `Dry run for ${target.title}: the OIDC token (audience '${audience}') was fetched; nothing was exchanged or uploaded.`,
       ...claimLines(this.claims),
-      ...formLines(registry.publisherForm(this.claims ?? {}, artifacts, target), target.title),
+      ...this.formLines(this.claims ?? {}, artifacts),
       ...(this.attestationsApply()
         ? [
             `Attestations: each file would get a ${registry.attestations?.kind} signed at ${this.inputs.fulcioUrl.origin} and logged in ${this.inputs.rekorUrl.origin}; none was signed.`,
@@ -443,6 +518,17 @@ class Session {
   }
 }
 
+/** The CI systems whose jobs the registry takes as trusted publishers, in words. */
+function formFor(registry: Registry, id: CiId) {
+  return id === 'local' ? undefined : registry.publisherForms[id];
+}
+
+function acceptedCis(registry: Registry): string {
+  return Object.keys(registry.publisherForms)
+    .map((id) => CI_TITLES[id as CiId])
+    .join(' and ');
+}
+
 function partialFailure(results: PublishedFile[]): ActionError | undefined {
   const failed = results.filter((r) => r.status === 'failed');
   if (failed.length === 0) return undefined;
@@ -489,20 +575,23 @@ export async function publish(inputs: Inputs, env: Env = process.env): Promise<P
   try {
     const releases = await planReleases(inputs);
     const plan = describePlan(releases, inputs);
-    log.info(plan);
+    await log.group('Plan', async () => log.info(plan));
     summary.push(plan);
     for (const artifact of releases.flatMap((r) => r.artifacts)) {
       for (const warning of artifact.warnings) log.warning(warning);
     }
     const sessions = releases.map((release) => new Session(release, inputs, env, summary));
+    for (const session of sessions) session.checkCiAccepted();
     if (!inputs.dryRun) {
       const conflicts = (await Promise.all(sessions.map((s) => s.findHeld()))).flat();
       if (conflicts.length > 0) throw heldWithOtherContent(conflicts);
     }
     for (const session of sessions) {
-      session.noticeUnusedAttestations();
-      if (inputs.dryRun) await session.dryRun();
-      else await session.publish(results);
+      await log.group(`${session.release.target.title}`, async () => {
+        session.noticeUnusedAttestations();
+        if (inputs.dryRun) await session.dryRun();
+        else await session.publish(results);
+      });
     }
     const failure = partialFailure(results);
     if (failure || !inputs.wait || inputs.dryRun) return { results, summary, failure };

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { type CrateSpec, metadataFor, readCrate } from '../artifacts/crate.ts';
 import { digestFile } from '../artifacts/digest.ts';
+import { gitlabCiFile, gitlabProject } from '../ci/gitlab.ts';
 import type { CauseKind } from '../diagnosis.ts';
 import { ActionError } from '../errors.ts';
 import { apiUrl, exists, type HttpResponse, jsonBody, parseJson, type RequestBody, send } from '../http.ts';
@@ -78,6 +79,41 @@ interface Diagnosis {
   possible?: readonly CauseKind[];
 }
 
+/**
+ * crates.io's details that name the mismatching value itself, in the order they are told apart: the words,
+ * the likely cause, and the fix given the crate's settings page.
+ */
+const NAMED_MISMATCHES: [string, string, (settings: string) => string][] = [
+  [
+    'does not match the repository owner ID',
+    'The publisher was registered when the repository owner had another GitHub account id (the owner was renamed, deleted or re-created).',
+    (settings) =>
+      `${settings}: delete the publisher and add it again, so crates.io records the current owner id.`,
+  ],
+  [
+    'does not match the namespace ID',
+    'The publisher was registered for a GitLab namespace with another id (the group was deleted and re-created, or the project moved).',
+    (settings) =>
+      `${settings}: delete the publisher and add it again, so crates.io records the current namespace id.`,
+  ],
+  [
+    'does not match the workflow filepath',
+    'crates.io compares the CI file path exactly, letter case included, with the path between // and @ in ci_config_ref_uri: the top-level pipeline file, not an included one.',
+    (settings) => `${settings}: register the file path shown below, or publish from the registered file.`,
+  ],
+  [
+    'does not match the workflow filename',
+    'crates.io compares the workflow file name exactly, and takes it from workflow_ref: inside a reusable workflow that is the calling workflow, not the called one.',
+    (settings) =>
+      `${settings}: register the workflow file named in workflow_ref below, or publish from the registered workflow.`,
+  ],
+  [
+    'environment',
+    'The publisher names an environment, and this job runs in another one or in none (a publisher without an environment accepts any job; names are compared ignoring case).',
+    () => "Set the job's 'environment:' to the publisher's, or change the publisher's environment.",
+  ],
+];
+
 function exchangeDiagnosis(detail: string, target: Target): Diagnosis {
   const settings = `On ${target.url.host}, open the crate → Settings → Trusted Publishing`;
   if (detail === 'Failed to decode JWT') {
@@ -100,33 +136,8 @@ function exchangeDiagnosis(detail: string, target: Target): Diagnosis {
       possible: ['missing-project', 'instance'],
     };
   }
-  if (detail.includes('does not match the repository owner ID')) {
-    return {
-      cause:
-        'The publisher was registered when the repository owner had another GitHub account id (the owner was renamed, deleted or re-created).',
-      fix: `${settings}: delete the publisher and add it again, so crates.io records the current owner id.`,
-      publisher: true,
-      proven: true,
-    };
-  }
-  if (detail.includes('does not match the workflow filename')) {
-    return {
-      cause:
-        'crates.io compares the workflow file name exactly, and takes it from workflow_ref: inside a reusable workflow that is the calling workflow, not the called one.',
-      fix: `${settings}: register the workflow file named in workflow_ref below, or publish from the registered workflow.`,
-      publisher: true,
-      proven: true,
-    };
-  }
-  if (detail.includes('environment')) {
-    return {
-      cause:
-        'The publisher names an environment, and this job runs in another one or in none (a publisher without an environment accepts any job; names are compared ignoring case).',
-      fix: "Set the job's 'environment:' to the publisher's, or change the publisher's environment.",
-      publisher: true,
-      proven: true,
-    };
-  }
+  const named = NAMED_MISMATCHES.find(([words]) => detail.includes(words));
+  if (named) return { cause: named[1], fix: named[2](settings), publisher: true, proven: true };
   if (detail.includes('event trigger')) {
     return {
       cause: 'crates.io refuses OIDC tokens of workflows triggered by pull_request_target or workflow_run.',
@@ -430,16 +441,29 @@ export const cratesIo: Registry<CrateArtifact> = {
     return apiUrl(target.url, `crates/${crate.name}/${crate.version}`).href;
   },
 
-  publisherForm(claims, crates) {
-    const repository = claimText(claims, 'repository') ?? '';
-    const owner = claimText(claims, 'repository_owner') ?? '';
-    return [
-      { label: 'Crate', value: [...new Set(crates.map((c) => c.name))].join(', ') },
-      { label: 'Publisher', value: 'GitHub' },
-      { label: 'Repository owner', value: owner },
-      { label: 'Repository name', value: repository.slice(owner.length + 1) },
-      { label: 'Workflow filename', value: workflowFile(claimText(claims, 'workflow_ref')) ?? '' },
-      { label: 'Environment name (optional)', value: claimText(claims, 'environment') ?? '(leave empty)' },
-    ];
+  publisherForms: {
+    github(claims, crates) {
+      const repository = claimText(claims, 'repository') ?? '';
+      const owner = claimText(claims, 'repository_owner') ?? '';
+      return [
+        { label: 'Crate', value: [...new Set(crates.map((c) => c.name))].join(', ') },
+        { label: 'Publisher', value: 'GitHub' },
+        { label: 'Repository owner', value: owner },
+        { label: 'Repository name', value: repository.slice(owner.length + 1) },
+        { label: 'Workflow filename', value: workflowFile(claimText(claims, 'workflow_ref')) ?? '' },
+        { label: 'Environment name (optional)', value: claimText(claims, 'environment') ?? '(leave empty)' },
+      ];
+    },
+    gitlab(claims, crates) {
+      const { namespace, project } = gitlabProject(claims);
+      return [
+        { label: 'Crate', value: [...new Set(crates.map((c) => c.name))].join(', ') },
+        { label: 'Publisher', value: 'GitLab' },
+        { label: 'Namespace', value: namespace },
+        { label: 'Project', value: project },
+        { label: 'Workflow file path (compared with its letter case)', value: gitlabCiFile(claims) ?? '' },
+        { label: 'Environment name (optional)', value: claimText(claims, 'environment') ?? '(leave empty)' },
+      ];
+    },
   },
 };

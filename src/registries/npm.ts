@@ -14,6 +14,7 @@ import {
   readNpmPackage,
   type SemVer,
 } from '../artifacts/npm-package.ts';
+import { gitlabCiFile, gitlabProject } from '../ci/gitlab.ts';
 import { ActionError } from '../errors.ts';
 import { apiUrl, exists, type HttpResponse, headerValue, parseJson, send } from '../http.ts';
 import { type Claims, claimText, decodeClaims, workflowFile } from '../oidc.ts';
@@ -448,6 +449,9 @@ export const npm: Registry<NpmArtifact> = {
     async statement(pkg, { target, options, claims, env }) {
       // When npm makes provenance by itself with trusted publishing (lib/utils/oidc.js): a public repository and
       // a package the registry shows as public; the registry refuses provenance from private repositories.
+      // The SLSA provenance npm makes is built from a GitHub Actions run; another CI's claims name none.
+      if (claimText(claims, 'repository') === undefined)
+        return `npm provenance is made here from GitHub Actions claims only, and this job's ID token has none: ${pkg.name} is published without provenance.`;
       const repository = claimText(claims, 'repository') ?? 'this repository';
       const visibility = claimText(claims, 'repository_visibility');
       if (visibility !== 'public')
@@ -585,16 +589,29 @@ export const npm: Registry<NpmArtifact> = {
     return apiUrl(target.url, pkg.name).href;
   },
 
-  publisherForm(claims, artifacts) {
-    const repository = claimText(claims, 'repository') ?? '';
-    const owner = claimText(claims, 'repository_owner') ?? '';
-    return [
-      { label: 'Package', value: [...new Set(artifacts.map((a) => a.name))].join(', ') },
-      { label: 'Publisher', value: 'GitHub Actions' },
-      { label: 'Organization or user', value: owner },
-      { label: 'Repository', value: repository.slice(owner.length + 1) },
-      { label: 'Workflow filename', value: workflowFile(claimText(claims, 'workflow_ref')) ?? '' },
-      { label: 'Environment name', value: claimText(claims, 'environment') ?? '(leave empty)' },
-    ];
+  publisherForms: {
+    github(claims, artifacts) {
+      const repository = claimText(claims, 'repository') ?? '';
+      const owner = claimText(claims, 'repository_owner') ?? '';
+      return [
+        { label: 'Package', value: [...new Set(artifacts.map((a) => a.name))].join(', ') },
+        { label: 'Publisher', value: 'GitHub Actions' },
+        { label: 'Organization or user', value: owner },
+        { label: 'Repository', value: repository.slice(owner.length + 1) },
+        { label: 'Workflow filename', value: workflowFile(claimText(claims, 'workflow_ref')) ?? '' },
+        { label: 'Environment name', value: claimText(claims, 'environment') ?? '(leave empty)' },
+      ];
+    },
+    gitlab(claims, artifacts) {
+      const { namespace, project } = gitlabProject(claims);
+      return [
+        { label: 'Package', value: [...new Set(artifacts.map((a) => a.name))].join(', ') },
+        { label: 'Publisher', value: 'GitLab CI/CD' },
+        { label: 'Namespace', value: namespace },
+        { label: 'Project name', value: project },
+        { label: 'Top-level CI file path', value: gitlabCiFile(claims) ?? '' },
+        { label: 'Environment name', value: claimText(claims, 'environment') ?? '(leave empty)' },
+      ];
+    },
   },
 };

@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import { digestFile } from '../artifacts/digest.ts';
 import { type NuGetPackage, readNupkg } from '../artifacts/nupkg.ts';
+import { gitlabProject } from '../ci/gitlab.ts';
 import { ActionError } from '../errors.ts';
 import { type HttpResponse, jsonBody, parseJson, send } from '../http.ts';
 import { log } from '../log.ts';
@@ -393,29 +394,51 @@ export const nuget: Registry<NuGetArtifact> = {
     ).href;
   },
 
-  publisherForm(claims, packages) {
-    const repository = claimText(claims, 'repository') ?? '';
-    const owner = claimText(claims, 'repository_owner') ?? '';
-    const jobWorkflowRef = claimText(claims, 'job_workflow_ref') ?? '';
-    const file = workflowFile(jobWorkflowRef) ?? '';
-    // nuget.org only matches a job_workflow_ref under the repository's own .github/workflows/.
-    const elsewhere =
-      jobWorkflowRef !== '' &&
-      !jobWorkflowRef.toLowerCase().startsWith(`${repository.toLowerCase()}/.github/workflows/`);
-    const ids = [...new Set(packages.map((p) => p.id))].join(', ');
-    return [
-      { label: 'Policy Name', value: `any name, e.g. ${file.replace(/\.ya?ml$/, '') || 'release'}` },
-      { label: 'Package Owner', value: `the account or organisation that owns ${ids}` },
-      { label: 'Repository Owner', value: owner },
-      { label: 'Repository', value: repository.slice(owner.length + 1) },
-      {
-        label: 'Workflow File',
-        value: elsewhere
-          ? `${file} — but it lives outside ${repository}, which nuget.org never matches: publish from a workflow of ${repository}`
-          : file,
-      },
-      { label: 'Environment', value: claimText(claims, 'environment') ?? '(leave empty)' },
-      { label: "and this action's 'user' input", value: "the nuget.org user name of the policy's creator" },
-    ];
+  publisherForms: {
+    github(claims, packages) {
+      const repository = claimText(claims, 'repository') ?? '';
+      const owner = claimText(claims, 'repository_owner') ?? '';
+      const jobWorkflowRef = claimText(claims, 'job_workflow_ref') ?? '';
+      const file = workflowFile(jobWorkflowRef) ?? '';
+      // nuget.org only matches a job_workflow_ref under the repository's own .github/workflows/.
+      const elsewhere =
+        jobWorkflowRef !== '' &&
+        !jobWorkflowRef.toLowerCase().startsWith(`${repository.toLowerCase()}/.github/workflows/`);
+      const ids = [...new Set(packages.map((p) => p.id))].join(', ');
+      return [
+        { label: 'Policy Name', value: `any name, e.g. ${file.replace(/\.ya?ml$/, '') || 'release'}` },
+        { label: 'Package Owner', value: `the account or organisation that owns ${ids}` },
+        { label: 'Repository Owner', value: owner },
+        { label: 'Repository', value: repository.slice(owner.length + 1) },
+        {
+          label: 'Workflow File',
+          value: elsewhere
+            ? `${file} — but it lives outside ${repository}, which nuget.org never matches: publish from a workflow of ${repository}`
+            : file,
+        },
+        { label: 'Environment', value: claimText(claims, 'environment') ?? '(leave empty)' },
+        { label: "and this action's 'user' input", value: "the nuget.org user name of the policy's creator" },
+      ];
+    },
+    gitlab(claims, packages) {
+      const { namespace, project } = gitlabProject(claims);
+      const ref = claimText(claims, 'ref') ?? '';
+      const ids = [...new Set(packages.map((p) => p.id))].join(', ');
+      return [
+        { label: 'Policy Name', value: 'any name, e.g. release' },
+        { label: 'Package Owner', value: `the account or organisation that owns ${ids}` },
+        { label: 'Namespace', value: namespace },
+        { label: 'Project', value: project },
+        {
+          label: 'Ref (optional)',
+          value:
+            claimText(claims, 'ref_type') === 'branch'
+              ? `${ref}, or empty for any`
+              : `leave empty: this job runs for ${claimText(claims, 'ref_type') ?? 'ref'} '${ref}', not a branch`,
+        },
+        { label: 'Environment (optional)', value: claimText(claims, 'environment') ?? '(leave empty)' },
+        { label: "and the 'user' option", value: "the nuget.org user name of the policy's creator" },
+      ];
+    },
   },
 };

@@ -1,6 +1,7 @@
 import { metadataFormFields } from '../artifacts/core-metadata.ts';
 import { digestFile } from '../artifacts/digest.ts';
 import { normalizeName, type PythonDistribution, readPythonDistribution } from '../artifacts/python.ts';
+import { gitlabCiFile, gitlabProject } from '../ci/gitlab.ts';
 import { ActionError } from '../errors.ts';
 import { exists, type HttpResponse, jsonBody, parseJson, send } from '../http.ts';
 import { log } from '../log.ts';
@@ -372,35 +373,53 @@ export const pypi: Registry<PythonArtifact> = {
     return `${site}/project/${normalizeName(artifact.name)}/${artifact.version}/`;
   },
 
-  publisherForm(claims, artifacts, target) {
-    const repository = claimText(claims, 'repository') ?? '';
-    const owner = claimText(claims, 'repository_owner') ?? '';
-    const workflow = workflowFile(claimText(claims, 'job_workflow_ref')) ?? '';
-    const environment = claimText(claims, 'environment') ?? '';
-    const projects = [...new Set(artifacts.map((a) => a.name))];
-    const prefill = new URLSearchParams({
-      provider: 'github',
-      owner,
-      repository: repository.slice(owner.length + 1),
-      workflow_filename: workflow,
-      environment,
-    });
-    const site = siteOrigin(target.url);
-    const pending = new URLSearchParams({ ...Object.fromEntries(prefill), project_name: projects[0] ?? '' });
-    return [
-      { label: 'PyPI Project Name', value: projects.join(', ') },
-      { label: 'Owner', value: owner },
-      { label: 'Repository name', value: repository.slice(owner.length + 1) },
-      { label: 'Workflow name', value: workflow },
-      { label: 'Environment name', value: environment || '(leave empty)' },
-      ...projects.map((p) => ({
-        label: `Pre-filled form for ${p}`,
-        value: `${site}/manage/project/${normalizeName(p)}/settings/publishing/?${prefill}`,
-      })),
-      {
-        label: 'Pre-filled pending publisher (new project)',
-        value: `${site}/manage/account/publishing/?${pending}`,
-      },
-    ];
+  publisherForms: {
+    github(claims, artifacts, target) {
+      const repository = claimText(claims, 'repository') ?? '';
+      const owner = claimText(claims, 'repository_owner') ?? '';
+      const workflow = workflowFile(claimText(claims, 'job_workflow_ref')) ?? '';
+      const environment = claimText(claims, 'environment') ?? '';
+      const projects = [...new Set(artifacts.map((a) => a.name))];
+      const prefill = new URLSearchParams({
+        provider: 'github',
+        owner,
+        repository: repository.slice(owner.length + 1),
+        workflow_filename: workflow,
+        environment,
+      });
+      const site = siteOrigin(target.url);
+      const pending = new URLSearchParams({
+        ...Object.fromEntries(prefill),
+        project_name: projects[0] ?? '',
+      });
+      return [
+        { label: 'PyPI Project Name', value: projects.join(', ') },
+        { label: 'Owner', value: owner },
+        { label: 'Repository name', value: repository.slice(owner.length + 1) },
+        { label: 'Workflow name', value: workflow },
+        { label: 'Environment name', value: environment || '(leave empty)' },
+        ...projects.map((p) => ({
+          label: `Pre-filled form for ${p}`,
+          value: `${site}/manage/project/${normalizeName(p)}/settings/publishing/?${prefill}`,
+        })),
+        {
+          label: 'Pre-filled pending publisher (new project)',
+          value: `${site}/manage/account/publishing/?${pending}`,
+        },
+      ];
+    },
+    gitlab(claims, artifacts) {
+      const { namespace, project } = gitlabProject(claims);
+      return [
+        { label: 'PyPI Project Name', value: [...new Set(artifacts.map((a) => a.name))].join(', ') },
+        { label: 'Namespace', value: namespace },
+        { label: 'Project name', value: project },
+        { label: 'Top-level pipeline file path', value: gitlabCiFile(claims) ?? '' },
+        {
+          label: 'Environment name (compared with its letter case)',
+          value: claimText(claims, 'environment') || '(leave empty)',
+        },
+      ];
+    },
   },
 };

@@ -80,6 +80,15 @@ export interface FormValue {
   value: string;
 }
 
+/**
+ * The values of a registry's trusted publisher form, as the user must type them, from the claims of an ID
+ * token, per CI system the registry takes publishers from.
+ */
+export interface PublisherForms<A extends Artifact> {
+  github(claims: Claims, artifacts: A[], target: Target): FormValue[];
+  gitlab?(claims: Claims, artifacts: A[], target: Target): FormValue[];
+}
+
 /** Inputs that shape an exchange or an upload, the same for every registry. */
 export interface PublishOptions {
   skipExisting: boolean;
@@ -174,7 +183,11 @@ export interface Registry<A extends Artifact = Artifact> {
   ): Promise<InstallCheck[]>;
   /** Where the published file can be seen. */
   fileUrl(target: Target, artifact: A): string;
-  publisherForm(claims: Claims, artifacts: A[], target: Target): FormValue[];
+  /**
+   * A CI system without a form here is one whose jobs the registry refuses as trusted publishers (the run
+   * says so before anything is sent).
+   */
+  publisherForms: PublisherForms<A>;
 }
 
 /**

@@ -226,15 +226,18 @@ export const rubygems: Registry<GemArtifact> = {
     return apiUrl(target.url, `gems/${gem.name}/versions/${versionSlug(gem)}`).href;
   },
 
-  publisherForm(claims, gems) {
-    const repository = claimText(claims, 'repository') ?? '';
-    const owner = claimText(claims, 'repository_owner') ?? '';
-    return [
-      { label: 'Gem name', value: [...new Set(gems.map((g) => g.name))].join(', ') },
-      { label: 'Repository owner', value: owner },
-      { label: 'Repository name', value: repository.slice(owner.length + 1) },
-      { label: 'Workflow filename', value: workflowFile(claimText(claims, 'job_workflow_ref')) ?? '' },
-      { label: 'Environment', value: claimText(claims, 'environment') ?? '(leave empty)' },
-    ];
+  // RubyGems.org takes trusted publishers from GitHub Actions only (GitLab support is an open pull request).
+  publisherForms: {
+    github(claims, gems) {
+      const repository = claimText(claims, 'repository') ?? '';
+      const owner = claimText(claims, 'repository_owner') ?? '';
+      return [
+        { label: 'Gem name', value: [...new Set(gems.map((g) => g.name))].join(', ') },
+        { label: 'Repository owner', value: owner },
+        { label: 'Repository name', value: repository.slice(owner.length + 1) },
+        { label: 'Workflow filename', value: workflowFile(claimText(claims, 'job_workflow_ref')) ?? '' },
+        { label: 'Environment', value: claimText(claims, 'environment') ?? '(leave empty)' },
+      ];
+    },
   },
 };

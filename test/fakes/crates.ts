@@ -27,7 +27,17 @@ import {
   sendJson,
   visibleOn,
 } from './http.ts';
-import { type Claims, GITHUB_ISSUER, type Issuer } from './issuer.ts';
+import {
+  type Claims,
+  ciConfigPath,
+  defaultGitLabPublisher,
+  GITHUB_ISSUER,
+  GITLAB_ISSUER,
+  type GitLabIssuer,
+  type GitLabPublisher,
+  type Issuer,
+  projectParts,
+} from './issuer.ts';
 
 export type { Fault } from './http.ts';
 
@@ -40,6 +50,12 @@ export interface CratesPublisher {
   repository: string;
   workflow: string;
   environment?: string;
+}
+
+/** A `trustpub_configs_gitlab` row; `namespaceId` is filled in by the first exchange that matches. */
+export interface CratesGitLabConfig extends GitLabPublisher {
+  crate: string;
+  namespaceId?: string;
 }
 
 export interface ReceivedPublish {
@@ -97,6 +113,8 @@ export interface CratesIo {
   audience: string;
   /** Mutable. */
   configs: CratesPublisher[];
+  /** GitLab configs, used when `gitlab` was given. Mutable. */
+  gitlabConfigs: CratesGitLabConfig[];
   tokenLifetimeSeconds: number;
   /** Answer publish errors as HTTP 200 with an `errors` array, as older registry servers did. */
   legacyErrors: boolean;
@@ -146,6 +164,10 @@ export const ownerIdMismatch = (repo: string, id: number, expected: number[]): s
   `The Trusted Publishing config for repository \`${repo}\` does not match the repository owner ID (${id}) in the JWT. Expected owner IDs: ${expected.join(', ')}. Please recreate the Trusted Publishing config to update the repository owner ID.`;
 export const workflowMismatch = (repo: string, file: string, expected: string[]): string =>
   `The Trusted Publishing config for repository \`${repo}\` does not match the workflow filename \`${file}\` in the JWT. Expected workflow filenames: ${expected.map((w) => `\`${w}\``).join(', ')}`;
+export const namespaceIdMismatch = (repo: string, id: string, expected: string[]): string =>
+  `The Trusted Publishing config for repository \`${repo}\` does not match the namespace ID (${id}) in the JWT. Expected namespace IDs: ${expected.join(', ')}. Please recreate the Trusted Publishing config to update the namespace ID.`;
+export const workflowPathMismatch = (repo: string, file: string, expected: string[]): string =>
+  `The Trusted Publishing config for repository \`${repo}\` does not match the workflow filepath \`${file}\` in the JWT. Expected workflow filepaths: ${expected.map((w) => `\`${w}\``).join(', ')}`;
 export const environmentMismatch = (repo: string, env: string | undefined, expected: string[]): string =>
   env === undefined
     ? `The Trusted Publishing config for repository \`${repo}\` requires an environment, but the JWT does not specify one. Expected environments: ${expected.map((e) => `\`${e}\``).join(', ')}`
@@ -398,9 +420,38 @@ interface TrustedToken {
   expiresAt: number;
 }
 
+/** Keeps the configs that pass one check; when none does, crates.io's refusal names what the others expect. */
+function narrow<C>(configs: C[], passes: (c: C) => boolean, refusal: (rejected: C[]) => string): C[] {
+  const kept = configs.filter(passes);
+  if (kept.length === 0) refuse(400, refusal(configs.filter((c) => !passes(c))));
+  return kept;
+}
+
+/** A config without an environment takes any job; one with an environment, that one ignoring case. */
+function narrowByEnvironment<C extends { environment?: string }>(
+  configs: C[],
+  repo: string,
+  claims: Claims,
+): C[] {
+  const env = typeof claims.environment === 'string' ? claims.environment : undefined;
+  return narrow(
+    configs,
+    (c) =>
+      c.environment === undefined || (env !== undefined && c.environment.toLowerCase() === env.toLowerCase()),
+    (wrong) =>
+      environmentMismatch(
+        repo,
+        env,
+        wrong.map((c) => c.environment ?? ''),
+      ),
+  );
+}
+
 export async function startCratesIo(opts: {
   issuer: Issuer;
   configs?: CratesPublisher[];
+  /** GitLab's issuer, whose tokens the emulator then takes too. */
+  gitlab?: GitLabIssuer;
   audience?: string;
   /** Crate names that already exist (default: every configured crate). */
   crates?: string[];
@@ -410,6 +461,10 @@ export async function startCratesIo(opts: {
     keys: { kid?: string }[];
   };
   const kids = new Set(jwks.keys.map((k) => k.kid));
+  const gitlabJwks = opts.gitlab
+    ? ((await (await fetch(opts.gitlab.jwksUrl)).json()) as { keys: { kid?: string }[] })
+    : { keys: [] };
+  const gitlabKids = new Set(gitlabJwks.keys.map((k) => k.kid));
   /** By sha256 of the raw part, as trustpub_tokens stores them. */
   const tokens = new Map<string, TrustedToken>();
   const usedJtis = new Set<string>();
@@ -442,46 +497,69 @@ export async function startCratesIo(opts: {
         c.owner.toLowerCase() === owner.toLowerCase() && c.repository.toLowerCase() === name.toLowerCase(),
     );
     if (configs.length === 0) refuse(400, noConfig(repo));
-    const wrongOwner = configs.filter((c) => c.ownerId !== ownerId);
-    configs = configs.filter((c) => c.ownerId === ownerId);
-    if (configs.length === 0) {
-      refuse(
-        400,
+    configs = narrow(
+      configs,
+      (c) => c.ownerId === ownerId,
+      (wrong) =>
         ownerIdMismatch(
           repo,
           ownerId,
-          wrongOwner.map((c) => c.ownerId),
+          wrong.map((c) => c.ownerId),
         ),
-      );
-    }
+    );
     // The workflow file name is compared exactly.
-    const wrongWorkflow = configs.filter((c) => c.workflow !== file);
-    configs = configs.filter((c) => c.workflow === file);
-    if (configs.length === 0) {
-      refuse(
-        400,
+    configs = narrow(
+      configs,
+      (c) => c.workflow === file,
+      (wrong) =>
         workflowMismatch(
           repo,
           file,
-          wrongWorkflow.map((c) => c.workflow),
+          wrong.map((c) => c.workflow),
         ),
-      );
-    }
-    const env = typeof claims.environment === 'string' ? claims.environment : undefined;
-    const envMatches = (c: CratesPublisher) =>
-      c.environment === undefined || (env !== undefined && c.environment.toLowerCase() === env.toLowerCase());
-    const wrongEnv = configs.filter((c) => !envMatches(c));
-    configs = configs.filter(envMatches);
-    if (configs.length === 0) {
-      refuse(
-        400,
-        environmentMismatch(
+    );
+    configs = narrowByEnvironment(configs, repo, claims);
+    return new Set(configs.map((c) => canonicalName(c.crate)));
+  }
+
+  /**
+   * The GitLab half: namespace and project ignore case, the namespace id is trusted on first use, the CI file
+   * path (between `//` and the last `@` of ci_config_ref_uri) is compared exactly, the environment ignoring case.
+   */
+  function matchGitLabConfigs(claims: Claims): Set<string> {
+    const repo = String(claims.project_path);
+    const { namespace, project } = projectParts(repo);
+    const file = ciConfigPath(String(claims.ci_config_ref_uri));
+    if (file === undefined) return refuse(400, 'Unexpected `ci_config_ref_uri` value');
+    let configs = cio.gitlabConfigs.filter(
+      (c) =>
+        c.namespace.toLowerCase() === namespace.toLowerCase() &&
+        c.project.toLowerCase() === project.toLowerCase(),
+    );
+    if (configs.length === 0) refuse(400, noConfig(repo));
+    const namespaceId = String(claims.namespace_id);
+    configs = narrow(
+      configs,
+      (c) => c.namespaceId === undefined || c.namespaceId === namespaceId,
+      (wrong) =>
+        namespaceIdMismatch(
           repo,
-          env,
-          wrongEnv.map((c) => c.environment ?? ''),
+          namespaceId,
+          wrong.map((c) => c.namespaceId ?? ''),
         ),
-      );
-    }
+    );
+    configs = narrow(
+      configs,
+      (c) => c.ciFile === file,
+      (wrong) =>
+        workflowPathMismatch(
+          repo,
+          file,
+          wrong.map((c) => c.ciFile),
+        ),
+    );
+    configs = narrowByEnvironment(configs, repo, claims);
+    for (const c of configs) c.namespaceId ??= namespaceId;
     return new Set(configs.map((c) => canonicalName(c.crate)));
   }
 
@@ -496,14 +574,21 @@ export async function startCratesIo(opts: {
       return refuse(400, DECODE_FAILED);
     }
     if (typeof unverified.iss !== 'string') return refuse(400, DECODE_FAILED);
-    if (unverified.iss !== GITHUB_ISSUER) return refuse(400, `Unsupported JWT issuer: ${unverified.iss}`);
+    const gitlab = unverified.iss === GITLAB_ISSUER ? opts.gitlab : undefined;
+    if (unverified.iss !== GITHUB_ISSUER && !gitlab)
+      return refuse(400, `Unsupported JWT issuer: ${unverified.iss}`);
     if (kid === undefined) return refuse(400, 'Missing JWT key ID');
-    if (!kids.has(kid)) return refuse(400, 'Invalid JWT key ID');
+    if (!(gitlab ? gitlabKids : kids).has(kid)) return refuse(400, 'Invalid JWT key ID');
     let claims: Claims;
     try {
-      claims = await opts.issuer.verify(jwt, cio.audience);
+      claims = await (gitlab ?? opts.issuer).verify(jwt, cio.audience);
     } catch {
       return refuse(400, DECODE_FAILED);
+    }
+    if (gitlab) {
+      const strings = ['aud', 'jti', 'namespace_id', 'project_path', 'ci_config_ref_uri', 'sha'];
+      if (strings.some((c) => typeof claims[c] !== 'string')) return refuse(400, DECODE_FAILED);
+      return claims;
     }
     // GitHubClaims' required fields and types, and its own iat check.
     const strings = [
@@ -559,7 +644,7 @@ export async function startCratesIo(opts: {
       if (claims.event_name === 'pull_request_target' || claims.event_name === 'workflow_run') {
         refuse(400, unsupportedEvent(String(claims.event_name)));
       }
-      const crates = matchConfigs(claims);
+      const crates = claims.iss === GITLAB_ISSUER ? matchGitLabConfigs(claims) : matchConfigs(claims);
       usedJtis.add(jti);
       let raw = '';
       for (let i = 0; i < TOKEN_RAW_LENGTH; i++) raw += ALPHANUMERIC[randomInt(ALPHANUMERIC.length)];
@@ -809,6 +894,7 @@ export async function startCratesIo(opts: {
     indexUrl: `sparse+${server.origin}/index/`,
     audience: opts.audience ?? 'crates.io',
     configs: opts.configs ?? [defaultConfig()],
+    gitlabConfigs: [{ crate: 'tp-sample', ...defaultGitLabPublisher() }],
     tokenLifetimeSeconds: 30 * 60,
     legacyErrors: false,
     warnings: { invalid_categories: [], invalid_badges: [], other: [] },

@@ -53,13 +53,18 @@ export interface Issuer {
   close(): Promise<void>;
 }
 
-export async function startIssuer(
-  opts: { claims?: Partial<Claims>; lifetimeSeconds?: number } = {},
-): Promise<Issuer> {
+/** An RS256 key with its JWKS, as an issuer publishes it. */
+async function signingKey() {
   const { privateKey, publicKey } = await generateKeyPair('RS256', { modulusLength: 2048 });
   const kid = randomUUID();
   const jwks = { keys: [{ ...(await exportJWK(publicKey)), kid, alg: 'RS256', use: 'sig' }] };
-  const keySet = createLocalJWKSet(jwks);
+  return { privateKey, kid, jwks, keySet: createLocalJWKSet(jwks) };
+}
+
+export async function startIssuer(
+  opts: { claims?: Partial<Claims>; lifetimeSeconds?: number } = {},
+): Promise<Issuer> {
+  const { privateKey, kid, jwks, keySet } = await signingKey();
   const lifetime = opts.lifetimeSeconds ?? 300;
 
   const server = await listen(async (req, res) => {
@@ -103,3 +108,116 @@ export async function startIssuer(
   };
   return issuer;
 }
+
+export const GITLAB_ISSUER = 'https://gitlab.com';
+
+/** A gitlab.com job's ID token claims, for a tag pipeline of octo-group/tp-sample in environment 'release'. */
+export const defaultGitLabClaims = (): Claims => ({
+  iss: GITLAB_ISSUER,
+  sub: 'project_path:octo-group/tp-sample:ref_type:tag:ref:v0.1.0',
+  namespace_id: '4242',
+  namespace_path: 'octo-group',
+  project_id: '777',
+  project_path: 'octo-group/tp-sample',
+  project_visibility: 'public',
+  user_id: '31',
+  user_login: 'octocat',
+  pipeline_id: '1001',
+  pipeline_source: 'push',
+  job_id: '2002',
+  ref: 'v0.1.0',
+  ref_type: 'tag',
+  ref_path: 'refs/tags/v0.1.0',
+  ref_protected: 'true',
+  sha: '0123456789abcdef0123456789abcdef01234567',
+  ci_config_ref_uri: 'gitlab.com/octo-group/tp-sample//.gitlab-ci.yml@refs/tags/v0.1.0',
+  ci_config_sha: '0123456789abcdef0123456789abcdef01234567',
+  environment: 'release',
+  environment_protected: 'true',
+  deployment_tier: 'production',
+  runner_id: '12270807',
+  runner_environment: 'gitlab-hosted',
+});
+
+/**
+ * GitLab's issuer: a job gets its ID tokens as variables when it starts (`id_tokens:`), so there is no token
+ * endpoint; tests mint the JWTs a job would hold with `token`. The JWKS is served as gitlab.com serves it.
+ */
+export interface GitLabIssuer {
+  jwksUrl: string;
+  /** Mutable: the claims every token gets (aud, jti and the times are added per token). */
+  claims: Claims;
+  /** Every JWT minted, in order. */
+  issued: string[];
+  /** A job's ID token for this audience; `overrides` replace claims (undefined leaves one out). */
+  token(audience: string, overrides?: Claims): Promise<string>;
+  verify(jwt: string, audience: string): Promise<Claims>;
+  close(): Promise<void>;
+}
+
+export async function startGitLabIssuer(opts: { claims?: Partial<Claims> } = {}): Promise<GitLabIssuer> {
+  const { privateKey, kid, jwks, keySet } = await signingKey();
+  const server = await listen(async (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://issuer');
+    if (req.method === 'GET' && url.pathname === '/oauth/discovery/keys') return sendJson(res, 200, jwks);
+    sendJson(res, 404, { message: '404 Not Found' });
+  });
+  const issuer: GitLabIssuer = {
+    jwksUrl: `${server.origin}/oauth/discovery/keys`,
+    claims: { ...defaultGitLabClaims(), ...opts.claims },
+    issued: [],
+    async token(audience, overrides = {}) {
+      const now = Math.floor(Date.now() / 1000);
+      const claims: Claims = {
+        aud: audience,
+        iat: now,
+        nbf: now,
+        exp: now + 300,
+        jti: randomUUID(),
+        ...issuer.claims,
+      };
+      for (const [name, value] of Object.entries(overrides)) {
+        if (value === undefined) delete claims[name];
+        else claims[name] = value;
+      }
+      const jwt = await new SignJWT(claims)
+        .setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid })
+        .sign(privateKey);
+      issuer.issued.push(jwt);
+      return jwt;
+    },
+    verify: async (jwt, audience) =>
+      (await jwtVerify(jwt, keySet, { issuer: GITLAB_ISSUER, audience, algorithms: ['RS256'] })).payload,
+    close: server.close,
+  };
+  return issuer;
+}
+
+/** `gitlab.com/<namespace>/<project>//<file>@<ref>` → the file, as the registries extract it. */
+export function ciConfigPath(uri: string): string | undefined {
+  const start = uri.indexOf('//');
+  const end = uri.lastIndexOf('@');
+  return start >= 0 && end > start + 2 ? uri.slice(start + 2, end) : undefined;
+}
+
+/** `project_path` split at its last slash: the namespace (groups and subgroups) and the project. */
+export function projectParts(projectPath: string): { namespace: string; project: string } {
+  const slash = projectPath.lastIndexOf('/');
+  return { namespace: projectPath.slice(0, Math.max(slash, 0)), project: projectPath.slice(slash + 1) };
+}
+
+/** A GitLab trusted publisher as the registries' forms take it. */
+export interface GitLabPublisher {
+  namespace: string;
+  project: string;
+  /** The top-level CI file, e.g. .gitlab-ci.yml. */
+  ciFile: string;
+  environment?: string;
+}
+
+export const defaultGitLabPublisher = (): GitLabPublisher => ({
+  namespace: 'octo-group',
+  project: 'tp-sample',
+  ciFile: '.gitlab-ci.yml',
+  environment: 'release',
+});

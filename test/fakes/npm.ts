@@ -32,7 +32,15 @@ import {
   sendJson,
   visibleOn,
 } from './http.ts';
-import { type Claims, GITHUB_ISSUER, type Issuer } from './issuer.ts';
+import {
+  type Claims,
+  ciConfigPath,
+  GITHUB_ISSUER,
+  GITLAB_ISSUER,
+  type GitLabIssuer,
+  type GitLabPublisher,
+  type Issuer,
+} from './issuer.ts';
 import {
   PROVENANCE_REFUSAL,
   ProvenanceError,
@@ -89,6 +97,8 @@ export interface NpmRegistry {
   audience: string;
   /** Trusted publishers per package name. Mutable. */
   publishers: Map<string, NpmPublisher[]>;
+  /** GitLab CI/CD trusted publishers per package name, used when `gitlab` was given. Mutable. */
+  gitlabPublishers: Map<string, GitLabPublisher[]>;
   tokenLifetimeSeconds: number;
   /** Tokens handed out by the exchange. */
   minted: string[];
@@ -167,6 +177,18 @@ export function publisherMatches(p: NpmPublisher, claims: Claims): boolean {
   const file = /^[^/]+\/[^/]+\/\.github\/workflows\/([^@/]+)@/.exec(String(claims.workflow_ref ?? ''))?.[1];
   if (claims.iss !== GITHUB_ISSUER || claims.runner_environment !== 'github-hosted') return false;
   if (claims.repository !== p.repository || file !== p.file) return false;
+  return !p.environment || claims.environment === p.environment;
+}
+
+/**
+ * A GitLab publisher matches when `project_path` is its namespace/project, the file in `ci_config_ref_uri`
+ * its top-level CI file and, when it names an environment, the job's `environment` that one: all exactly.
+ * npm accepts only gitlab.com's hosted runners.
+ */
+export function gitlabPublisherMatches(p: GitLabPublisher, claims: Claims): boolean {
+  if (claims.iss !== GITLAB_ISSUER || claims.runner_environment !== 'gitlab-hosted') return false;
+  if (claims.project_path !== `${p.namespace}/${p.project}`) return false;
+  if (ciConfigPath(String(claims.ci_config_ref_uri ?? '')) !== p.ciFile) return false;
   return !p.environment || claims.environment === p.environment;
 }
 
@@ -314,6 +336,9 @@ async function checkDocument(
 export async function startNpm(opts: {
   issuer: Issuer;
   publishers?: Record<string, NpmPublisher[]>;
+  /** GitLab's issuer, whose tokens the emulator then takes too. */
+  gitlab?: GitLabIssuer;
+  gitlabPublishers?: Record<string, GitLabPublisher[]>;
   /**
    * The Sigstore trust root provenance is verified against (npm uses the public-good one). Without it a
    * `.sigstore` attachment is accepted unread, and no provenance is kept.
@@ -346,19 +371,27 @@ export async function startNpm(opts: {
     const jwt = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '')?.[1];
     if (jwt?.split('.').length !== 3) return answer(400, 'bad request');
     let claims: Claims;
+    let fromGitLab = false;
     try {
-      claims = await issuer.verify(jwt, npm.audience);
+      fromGitLab = opts.gitlab !== undefined && decodeJwt(jwt).iss === GITLAB_ISSUER;
+      claims = await (fromGitLab && opts.gitlab ? opts.gitlab : issuer).verify(jwt, npm.audience);
     } catch {
       return answer(401, 'unauthorized');
     }
-    // Each GitHub token is accepted once.
+    // Each token is accepted once.
     const jti = String(decodeJwt(jwt).jti ?? '');
     if (!jti || usedJti.has(jti)) return answer(401, 'unauthorized');
     usedJti.add(jti);
-    const publisher = npm.packuments.has(name)
-      ? (npm.publishers.get(name) ?? []).find((p) => publisherMatches(p, claims))
-      : undefined;
-    if (!publisher) return answer(404, 'package not found');
+    const known = npm.packuments.has(name);
+    const publisher =
+      known && !fromGitLab
+        ? (npm.publishers.get(name) ?? []).find((p) => publisherMatches(p, claims))
+        : undefined;
+    const gitlabPublisher =
+      known && fromGitLab
+        ? (npm.gitlabPublishers.get(name) ?? []).find((p) => gitlabPublisherMatches(p, claims))
+        : undefined;
+    if (!publisher && !gitlabPublisher) return answer(404, 'package not found');
     const token = `npm_${randomBytes(27).toString('base64url').slice(0, 36)}`;
     const created = new Date();
     const expires = new Date(created.getTime() + npm.tokenLifetimeSeconds * 1000);
@@ -513,6 +546,7 @@ export async function startNpm(opts: {
     url: server.origin,
     audience: `npm:${hostname}`,
     publishers: new Map(Object.entries(opts.publishers ?? {})),
+    gitlabPublishers: new Map(Object.entries(opts.gitlabPublishers ?? {})),
     tokenLifetimeSeconds: 3600,
     minted: [],
     exchanges: [],

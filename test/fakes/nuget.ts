@@ -19,7 +19,7 @@ import { XMLParser } from 'fast-xml-parser';
 import { decodeJwt, errors as joseErrors } from 'jose';
 import yauzl from 'yauzl';
 import { type Fault, fault, listen, readBody, send, sendJson, visibleOn } from './http.ts';
-import type { Claims, Issuer } from './issuer.ts';
+import { type Claims, GITLAB_ISSUER, type GitLabIssuer, type Issuer } from './issuer.ts';
 
 export type { Fault } from './http.ts';
 
@@ -44,6 +44,35 @@ export interface NuGetPolicy {
   packages: string[];
   created: Date;
 }
+
+/**
+ * A GitLab CI/CD trust policy: namespace and project (compared ignoring case, their ids kept at first use),
+ * an optional branch and environment (compared exactly). The CI file is not part of it.
+ */
+export interface NuGetGitLabPolicy {
+  name: string;
+  createdBy: string;
+  packageOwner: string;
+  namespace: string;
+  project: string;
+  ref?: string;
+  environment?: string;
+  namespaceId?: string;
+  projectId?: string;
+  packages: string[];
+  created: Date;
+}
+
+export const defaultGitLabPolicy = (): NuGetGitLabPolicy => ({
+  name: 'release-gitlab',
+  createdBy: 'octocat',
+  packageOwner: 'octo-org',
+  namespace: 'octo-group',
+  project: 'tp-sample',
+  environment: 'release',
+  packages: ['*'],
+  created: new Date('2025-01-01T00:00:00Z'),
+});
 
 export interface NuGetAccount {
   username: string;
@@ -101,6 +130,8 @@ export interface NuGet {
   bannedEvents: string[];
   accounts: Map<string, NuGetAccount>;
   policies: NuGetPolicy[];
+  /** GitLab policies, used when `gitlab` was given. Mutable. */
+  gitlabPolicies: NuGetGitLabPolicy[];
   keyLifetimeSeconds: number;
   /** The request size limit (maxRequestLength): 250 MB on nuget.org. */
   maxPackageBytes: number;
@@ -304,6 +335,8 @@ export async function startNuGet(opts: {
   issuer: Issuer;
   audience?: string;
   policies?: NuGetPolicy[];
+  /** GitLab's issuer, whose tokens the emulator then takes too. */
+  gitlab?: GitLabIssuer;
 }): Promise<NuGet> {
   const keys = new Map<string, ApiKey>();
   const usedJtis = new Set<string>();
@@ -330,12 +363,13 @@ export async function startNuGet(opts: {
       return 'The JSON web token iss claim must be a valid HTTPS URL.';
     }
     if (issuerUrl.protocol !== 'https:') return 'The JSON web token iss claim must be a valid HTTPS URL.';
-    if (issuerUrl.host.toLowerCase() !== GITHUB_AUTHORITY)
+    const gitlab = claims.iss === GITLAB_ISSUER ? opts.gitlab : undefined;
+    if (issuerUrl.host.toLowerCase() !== GITHUB_AUTHORITY && !gitlab)
       return 'The JSON web token iss claim is not supported.';
     if (typeof claims.jti !== 'string' || !claims.jti.trim())
       return 'The JSON web token must have a jti claim.';
     try {
-      return await opts.issuer.verify(jwt, ng.audience);
+      return await (gitlab ?? opts.issuer).verify(jwt, ng.audience);
     } catch (err) {
       if (err instanceof joseErrors.JWTExpired) return 'The JSON web token has expired.';
       if (err instanceof joseErrors.JWTClaimValidationFailed && err.claim === 'nbf') {
@@ -424,6 +458,46 @@ export async function startNuGet(opts: {
     return undefined;
   }
 
+  /** The GitLab policy validator: undefined on a match, else the error and whether it may be shown. */
+  function evaluateGitLab(
+    p: NuGetGitLabPolicy,
+    claims: Claims,
+  ): { error: string; disclosable: boolean } | undefined {
+    const values: Record<string, string> = {};
+    for (const claim of ['namespace_path', 'namespace_id', 'project_path', 'project_id', 'ref', 'ref_type']) {
+      const value = claimString(claims, claim);
+      if (value === undefined) return { error: missingClaim(claim), disclosable: true };
+      values[claim] = value;
+    }
+    const mismatch = (claim: string) => ({
+      error: `The JSON Web Token claim '${claim}' has value '${values[claim]}' which does not match the policy.`,
+      disclosable: false,
+    });
+    const same = (a: string | undefined, b: string) => a?.toLowerCase() === b.toLowerCase();
+    if (!same(values.namespace_path, p.namespace)) return mismatch('namespace_path');
+    if (!same(values.project_path, `${p.namespace}/${p.project}`)) return mismatch('project_path');
+    if (p.namespaceId !== undefined && values.namespace_id !== p.namespaceId) return mismatch('namespace_id');
+    if (p.projectId !== undefined && values.project_id !== p.projectId) return mismatch('project_id');
+    if (p.ref && (values.ref_type !== 'branch' || values.ref !== p.ref)) {
+      return {
+        error: `Ref mismatch for policy '${p.name}': expected '${p.ref}', actual '${values.ref}'`,
+        disclosable: true,
+      };
+    }
+    if (p.environment?.trim()) {
+      const environment = claimString(claims, 'environment') ?? '';
+      if (environment !== p.environment) {
+        return {
+          error: `Environment mismatch for policy '${p.name}': expected '${p.environment}', actual '${environment}'`,
+          disclosable: true,
+        };
+      }
+    }
+    p.namespaceId ??= values.namespace_id;
+    p.projectId ??= values.project_id;
+    return undefined;
+  }
+
   /** GetUserStateError. */
   function stateError(a: NuGetAccount): string | undefined {
     const kind = a.organization ? 'organization' : 'user';
@@ -442,13 +516,15 @@ export async function startNuGet(opts: {
     const validated = await validateJwt(jwt);
     if (typeof validated === 'string') return [401, validated];
     const claims = validated;
-    const mine = ng.policies
+    const fromGitLab = claims.iss === GITLAB_ISSUER;
+    const policies: (NuGetPolicy | NuGetGitLabPolicy)[] = fromGitLab ? ng.gitlabPolicies : ng.policies;
+    const mine = policies
       .filter((p) => p.createdBy.toLowerCase() === user.username.toLowerCase())
       .sort((a, b) => a.created.getTime() - b.created.getTime());
     let disclosed = '';
-    let matched: NuGetPolicy | undefined;
+    let matched: NuGetPolicy | NuGetGitLabPolicy | undefined;
     for (const p of mine) {
-      const failure = evaluate(p, claims);
+      const failure = 'namespace' in p ? evaluateGitLab(p, claims) : evaluate(p as NuGetPolicy, claims);
       if (!failure) {
         matched = p;
         break;
@@ -715,6 +791,7 @@ export async function startNuGet(opts: {
     bannedEvents: [],
     accounts: new Map(),
     policies: opts.policies ?? [defaultPolicy()],
+    gitlabPolicies: [defaultGitLabPolicy()],
     keyLifetimeSeconds: 3600,
     maxPackageBytes: 250 * 1024 * 1024,
     symbolValidation: 'instant',

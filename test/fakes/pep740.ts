@@ -7,7 +7,7 @@ import { X509Certificate } from 'node:crypto';
 import { bundleFromJSON } from '@sigstore/bundle';
 import type { TrustedRoot } from '@sigstore/protobuf-specs';
 import type { Pep740Attestation } from '../../src/pep740.ts';
-import { GITHUB_ISSUER } from './issuer.ts';
+import { GITHUB_ISSUER, GITLAB_ISSUER } from './issuer.ts';
 import { normalizeName, parseVersion, pyBytesRepr, pyRepr } from './python.ts';
 import { type Extensions, extensionText, FULCIO_OIDS, verifyBundle } from './sigstore-verify.ts';
 
@@ -21,12 +21,20 @@ export interface GitHubIdentity {
   workflow: string;
 }
 
+/** A GitLab trusted publisher's attestation identity (pypi-attestations' GitLabPublisher). */
+export interface GitLabIdentity {
+  /** namespace/project. */
+  project: string;
+  /** The top-level pipeline file path, e.g. .gitlab-ci.yml. */
+  ciFile: string;
+}
+
 export interface VerifyOptions {
   trustedRoot: TrustedRoot;
   /** The distribution's file name as uploaded, and its sha256 (hex). */
   filename: string;
   sha256: string;
-  identity: GitHubIdentity;
+  identity: GitHubIdentity | GitLabIdentity;
 }
 
 /** pypi-attestations' AttestationError family; the message is what str(e) gives. */
@@ -154,16 +162,20 @@ function toBundle(attestation: Pep740Attestation) {
  * pypi-attestations' _GitHubTrustedPublisherPolicy: GitHub's issuer, the publisher's repository, and a Build
  * Config URI (from the token's workflow_ref) naming the publisher's workflow at the certificate's ref or sha.
  */
-function checkGitHubIdentity(extensions: Extensions, identity: GitHubIdentity): void {
+function checkIdentity(extensions: Extensions, identity: GitHubIdentity | GitLabIdentity): void {
   const value = (name: GitHubPolicyExtension): string => {
     const text = extensionText(extensions, name);
     if (text === undefined)
       throw new VerificationError(`Certificate does not contain ${name} (${FULCIO_OIDS[name]}) extension`);
     return text;
   };
+  // _GitLabTrustedPublisherPolicy: the same checks with gitlab.com's issuer and `<project>//<file>` as config.
+  const gitlab = 'ciFile' in identity;
+  const repository = gitlab ? identity.project : identity.repository;
+  const host = gitlab ? 'https://gitlab.com' : 'https://github.com';
   for (const [name, expected] of [
-    ['OIDCIssuerV2', GITHUB_ISSUER],
-    ['OIDCSourceRepositoryURI', `https://github.com/${identity.repository}`],
+    ['OIDCIssuerV2', gitlab ? GITLAB_ISSUER : GITHUB_ISSUER],
+    ['OIDCSourceRepositoryURI', `${host}/${repository}`],
   ] as const) {
     const got = value(name);
     if (got !== expected)
@@ -171,13 +183,14 @@ function checkGitHubIdentity(extensions: Extensions, identity: GitHubIdentity): 
   }
   const buildConfigUri = value('OIDCBuildConfigURI');
   const suffixes = [value('OIDCSourceRepositoryDigest'), value('OIDCSourceRepositoryRef')];
-  const slug = `https://github.com/${identity.repository}/.github/workflows/${identity.workflow}`;
+  const file = gitlab ? identity.ciFile : identity.workflow;
+  const slug = gitlab ? `${host}/${repository}//${file}` : `${host}/${repository}/.github/workflows/${file}`;
   if (suffixes.some((suffix) => buildConfigUri === `${slug}@${suffix}`)) return;
   // Warehouse prints the cryptography Extension object's repr, DER bytes included.
   const oid = `<ObjectIdentifier(oid=${FULCIO_OIDS.OIDCBuildConfigURI}, name=Unknown OID)>`;
   const der = pyBytesRepr(extensions.get(FULCIO_OIDS.OIDCBuildConfigURI) ?? Buffer.alloc(0));
   throw new VerificationError(
-    `Certificate's Build Config URI (<Extension(oid=${oid}, critical=False, value=<UnrecognizedExtension(oid=${oid}, value=${der})>)>) does not match expected Trusted Publisher (${identity.workflow} @ ${identity.repository})`,
+    `Certificate's Build Config URI (<Extension(oid=${oid}, critical=False, value=<UnrecognizedExtension(oid=${oid}, value=${der})>)>) does not match expected Trusted Publisher (${file} @ ${repository})`,
   );
 }
 
@@ -197,7 +210,7 @@ export function verifyAttestation(
   } catch (err) {
     throw new VerificationError((err as Error).message);
   }
-  checkGitHubIdentity(extensions, opts.identity);
+  checkIdentity(extensions, opts.identity);
 
   const payload = Buffer.from(attestation.envelope.statement, 'base64').toString('utf8');
   let statement: Record<string, unknown>;

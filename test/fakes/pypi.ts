@@ -13,7 +13,17 @@ import busboy from 'busboy';
 import { createBLAKE2b } from 'hash-wasm';
 import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, type JWTPayload, jwtVerify } from 'jose';
 import { type Fault, fault, listen, readBody, send, sendJson, visibleOn } from './http.ts';
-import { type Claims, GITHUB_ISSUER, type Issuer } from './issuer.ts';
+import {
+  type Claims,
+  ciConfigPath,
+  defaultGitLabPublisher,
+  GITHUB_ISSUER,
+  GITLAB_ISSUER,
+  type GitLabIssuer,
+  type GitLabPublisher,
+  type Issuer,
+  projectParts,
+} from './issuer.ts';
 import { AttestationUploadError, checkUploadAttestations, type Pep740Attestation } from './pep740.ts';
 import { isControl, normalizeName, parseVersion, pyRepr } from './python.ts';
 
@@ -63,6 +73,8 @@ export interface PyPI {
   /** origin + '/legacy/'. */
   uploadUrl: string;
   publisher: Publisher;
+  /** The project's GitLab publisher (Warehouse's GitLabPublisher); used when `gitlab` was given. Mutable. */
+  gitlabPublisher: GitLabPublisher;
   audience: string;
   /** 403: trusted publishing disabled (mint answers 422 not-enabled, as Warehouse does); 404: no such routes. */
   audienceStatus: 200 | 403 | 404;
@@ -511,6 +523,8 @@ function checkFilename(
 export async function startPyPI(opts: {
   issuer: Issuer;
   publisher?: Partial<Publisher>;
+  /** GitLab's issuer, whose tokens the emulator then takes too. */
+  gitlab?: GitLabIssuer;
   audience?: string;
   maxFileSize?: number;
   /**
@@ -522,7 +536,7 @@ export async function startPyPI(opts: {
 }): Promise<PyPI> {
   const keySet = createRemoteJWKSet(new URL('/.well-known/jwks', opts.issuer.requestUrl));
   const maxFileSize = opts.maxFileSize ?? 100 * MiB;
-  const tokens = new Map<string, { notBefore: number; expires: number }>();
+  const tokens = new Map<string, { notBefore: number; expires: number; fromGitLab: boolean }>();
   const usedJti = new Set<string>();
   const now = () => Math.floor(Date.now() / 1000);
 
@@ -595,6 +609,48 @@ export async function startPyPI(opts: {
     }
   }
 
+  /** GitLab's ID tokens, verified as verifyJwt does GitHub's. */
+  async function verifyGitLabJwt(jwt: string): Promise<JWTPayload | undefined> {
+    try {
+      const payload = await opts.gitlab?.verify(jwt, pypi.audience);
+      return typeof payload?.aud === 'string' ? payload : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * GitLabPublisher.lookup_by_claims then verify_claims: namespace and project ignore case, the CI file path
+   * is an SQL equality, the environment is compared exactly (a publisher without one takes any), and
+   * ci_config_ref_uri must be exactly the publisher's file at the job's ref_path or sha.
+   */
+  function checkGitLabPublisher(claims: Claims): void {
+    for (const name of ['sub', 'project_path', 'ci_config_ref_uri', 'ref_path', 'sha', 'jti']) {
+      if (claims[name] == null) throw new InvalidPublisher(`Missing claim ${pyRepr(name)}`);
+    }
+    const { namespace, project } = projectParts(String(claims.project_path));
+    const uri = String(claims.ci_config_ref_uri);
+    const file = ciConfigPath(uri);
+    if (!file) throw new InvalidPublisher('Could not extract workflow filename from OIDC claims');
+    const p = pypi.gitlabPublisher;
+    const environment = typeof claims.environment === 'string' ? claims.environment : '';
+    const found =
+      p.namespace.toLowerCase() === namespace.toLowerCase() &&
+      p.project.toLowerCase() === project.toLowerCase() &&
+      p.ciFile === file &&
+      (!p.environment || p.environment === environment);
+    if (!found) throw new InvalidPublisher('Publisher with matching claims was not found');
+    const refs = [claims.ref_path, claims.sha].filter((r) => typeof r === 'string' && r !== '') as string[];
+    const expected = refs.map((r) => `gitlab.com/${p.namespace}/${p.project}//${p.ciFile}@${r}`);
+    if (!expected.includes(uri)) {
+      throw new InvalidPublisher(
+        `The ci_config_ref_uri claim does not match, expecting one of [${expected.map(pyRepr).join(', ')}], got ${pyRepr(uri)}`,
+      );
+    }
+    if (usedJti.has(String(claims.jti)))
+      throw new MintError('invalid-reuse-token', 'invalid token: already used');
+  }
+
   /** mint_token_from_oidc + mint_token. */
   async function mint(body: Buffer | undefined): Promise<{ success: true; token: string; expires: number }> {
     const invalidPayload = (line: string) =>
@@ -620,15 +676,20 @@ export async function startPyPI(opts: {
       throw new MintError('invalid-payload', 'malformed JWT');
     }
     if (!('iss' in unverified)) throw new MintError('invalid-payload', 'malformed JWT');
-    if (unverified.iss !== GITHUB_ISSUER)
+    const fromGitLab = opts.gitlab !== undefined && unverified.iss === GITLAB_ISSUER;
+    if (unverified.iss !== GITHUB_ISSUER && !fromGitLab)
       throw new MintError('invalid-payload', 'unknown trusted publishing issuer');
     if (pypi.audienceStatus === 403) {
-      throw new MintError('not-enabled', 'github trusted publishing functionality not enabled');
+      throw new MintError(
+        'not-enabled',
+        `${fromGitLab ? 'gitlab' : 'github'} trusted publishing functionality not enabled`,
+      );
     }
-    const claims = await verifyJwt(jwt);
+    const claims = fromGitLab ? await verifyGitLabJwt(jwt) : await verifyJwt(jwt);
     if (!claims) throw new MintError('invalid-token', 'malformed or invalid token');
     try {
-      checkPublisher(claims);
+      if (fromGitLab) checkGitLabPublisher(claims);
+      else checkPublisher(claims);
     } catch (err) {
       if (!(err instanceof InvalidPublisher)) throw err;
       throw new MintError(
@@ -640,7 +701,7 @@ export async function startPyPI(opts: {
     usedJti.add(String(claims.jti));
     const token = `pypi-${randomBytes(48).toString('base64url')}`;
     const expires = now() + pypi.tokenLifetimeSeconds;
-    tokens.set(token, { notBefore: now(), expires });
+    tokens.set(token, { notBefore: now(), expires, fromGitLab });
     pypi.minted.push(token);
     return { success: true, token, expires };
   }
@@ -717,11 +778,16 @@ export async function startPyPI(opts: {
             trustedRoot: opts.trustedRoot,
             filename: file.filename,
             sha256: file.sha256,
-            // The publisher's attestation_identity: its repository and workflow file.
-            identity: {
-              repository: `${pypi.publisher.owner}/${pypi.publisher.repository}`,
-              workflow: pypi.publisher.workflow,
-            },
+            // The attestation_identity of the publisher that minted the token: repository (or project) and CI file.
+            identity: token.fromGitLab
+              ? {
+                  project: `${pypi.gitlabPublisher.namespace}/${pypi.gitlabPublisher.project}`,
+                  ciFile: pypi.gitlabPublisher.ciFile,
+                }
+              : {
+                  repository: `${pypi.publisher.owner}/${pypi.publisher.repository}`,
+                  workflow: pypi.publisher.workflow,
+                },
           },
         );
       } catch (err) {
@@ -941,6 +1007,7 @@ export async function startPyPI(opts: {
       projects: ['tp-sample'],
       ...opts.publisher,
     },
+    gitlabPublisher: defaultGitLabPublisher(),
     audience: opts.audience ?? 'pypi',
     audienceStatus: 200,
     tokenLifetimeSeconds: 900,

@@ -5,8 +5,9 @@ import { createHash, createPublicKey, generateKeyPairSync, verify } from 'node:c
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { fulcioHandler, initializeCA, initializeCTLog, initializeTLog, rekorHandler } from '@sigstore/mock';
 import { HashAlgorithm, PublicKeyDetails, type TrustedRoot } from '@sigstore/protobuf-specs';
+import { decodeJwt } from 'jose';
 import { type Fault, fault, listen, readBody, send, sendJson } from './http.ts';
-import type { Issuer } from './issuer.ts';
+import { GITLAB_ISSUER, type GitLabIssuer, type Issuer } from './issuer.ts';
 
 export interface Sigstore {
   fulcioUrl: string;
@@ -103,7 +104,34 @@ function canonicalDsseEntry(proposed: ProposedDsse): object {
   };
 }
 
-export async function startSigstore(opts: { issuer: Issuer }): Promise<Sigstore> {
+/** Fulcio's certificate extensions for a gitlab.com job (pkg/identity/gitlabcom), by OID, from its claims. */
+function gitlabExtensions(claims: Record<string, unknown>): { oid: string; value: string }[] {
+  const claim = (name: string) => String(claims[name] ?? '');
+  const project = `https://gitlab.com/${claim('project_path')}`;
+  const values: [string, string][] = [
+    ['1.3.6.1.4.1.57264.1.8', GITLAB_ISSUER],
+    ['1.3.6.1.4.1.57264.1.9', `https://${claim('ci_config_ref_uri')}`],
+    ['1.3.6.1.4.1.57264.1.10', claim('ci_config_sha')],
+    ['1.3.6.1.4.1.57264.1.11', claim('runner_environment')],
+    ['1.3.6.1.4.1.57264.1.12', project],
+    ['1.3.6.1.4.1.57264.1.13', claim('sha')],
+    ['1.3.6.1.4.1.57264.1.14', claim('ref_path')],
+    ['1.3.6.1.4.1.57264.1.15', claim('project_id')],
+    ['1.3.6.1.4.1.57264.1.16', `https://gitlab.com/${claim('namespace_path')}`],
+    ['1.3.6.1.4.1.57264.1.17', claim('namespace_id')],
+    ['1.3.6.1.4.1.57264.1.18', `https://${claim('ci_config_ref_uri')}`],
+    ['1.3.6.1.4.1.57264.1.19', claim('ci_config_sha')],
+    ['1.3.6.1.4.1.57264.1.20', claim('pipeline_source')],
+    ['1.3.6.1.4.1.57264.1.21', `${project}/-/jobs/${claim('job_id')}`],
+    ['1.3.6.1.4.1.57264.1.22', claim('project_visibility')],
+  ];
+  return values.map(([oid, value]) => ({ oid, value }));
+}
+
+const pem = (der: ArrayBufferView) =>
+  `-----BEGIN CERTIFICATE-----\n${Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString('base64')}\n-----END CERTIFICATE-----\n`;
+
+export async function startSigstore(opts: { issuer: Issuer; gitlab?: GitLabIssuer }): Promise<Sigstore> {
   const ctLog = await initializeCTLog(ecKeyPair());
   const ca = await initializeCA(ecKeyPair(), ctLog);
   const faults: Sigstore['faults'] = { fulcio: [], rekor: [] };
@@ -116,17 +144,40 @@ export async function startSigstore(opts: { issuer: Issuer }): Promise<Sigstore>
    * unsigned copy of the verified claims with that URI added.
    */
   const checkToken = async (body: string): Promise<string | Answer> => {
-    const request = JSON.parse(body) as { credentials?: { oidcIdentityToken?: string } };
+    const request = JSON.parse(body) as {
+      credentials?: { oidcIdentityToken?: string };
+      publicKeyRequest?: { publicKey?: { content?: string } };
+    };
     const jwt = request.credentials?.oidcIdentityToken ?? '';
     seen.tokens.push(jwt);
     let claims: Record<string, unknown>;
+    let gitlab: GitLabIssuer | undefined;
     try {
-      claims = await opts.issuer.verify(jwt, 'sigstore');
+      gitlab = decodeJwt(jwt).iss === GITLAB_ISSUER ? opts.gitlab : undefined;
+      claims = await (gitlab ?? opts.issuer).verify(jwt, 'sigstore');
     } catch {
       const refusal = { code: 3, message: 'There was an error processing the identity token', details: [] };
       return { statusCode: 400, response: JSON.stringify(refusal), contentType: 'application/json' };
     }
     seen.certificates++;
+    // The mock knows GitHub's claims only: a GitLab job's certificate is issued here, as Fulcio makes it.
+    if (gitlab) {
+      const key = (request.publicKeyRequest?.publicKey?.content ?? '').replace(
+        /-{5}(BEGIN|END) [^-]*-{5}|\s/g,
+        '',
+      );
+      const leaf = await ca.issueCertificate({
+        publicKey: Buffer.from(key, 'base64'),
+        subjectAltName: `https://${String(claims.ci_config_ref_uri)}`,
+        extensions: gitlabExtensions(claims),
+      });
+      const chain = { certificates: [pem(leaf), pem(ca.rootCertificate)] };
+      return {
+        statusCode: 201,
+        response: JSON.stringify({ signedCertificateEmbeddedSct: { chain } }),
+        contentType: 'application/json',
+      };
+    }
     const forMock = { ...claims, [SAN_CLAIM]: `https://github.com/${String(claims.job_workflow_ref)}` };
     const unsigned = `${base64url({ alg: 'none' })}.${base64url(forMock)}.`;
     return JSON.stringify({ ...request, credentials: { oidcIdentityToken: unsigned } });

@@ -14,7 +14,10 @@ export const RUNTIME = findNode24(ROOT);
 /** The Node the bundle runs on: Node 24 where it can be had (see node24.ts). */
 export const NODE24 = RUNTIME.node;
 /** TP_DIST lets a build in another folder be tested without touching the committed dist/. */
-const MAIN = path.join(process.env.TP_DIST ?? path.join(ROOT, 'dist'), 'main.js');
+const DIST = process.env.TP_DIST ?? path.join(ROOT, 'dist');
+const MAIN = path.join(DIST, 'main.js');
+/** The bundled command, package.json's bin. */
+export const CLI = path.join(DIST, 'cli.js');
 const RUN_TIMEOUT_MS = 60_000;
 
 export interface ActionRun {
@@ -50,6 +53,48 @@ export interface RunOptions {
   prepare?: (workspace: string) => void;
   /** A command the action runs under, e.g. /usr/bin/time to measure it (the bench). */
   wrapper?: string[];
+  /** Runs the bundled command with these arguments instead of the action, in the same job. */
+  commandArgs?: string[];
+}
+
+export interface ProcessRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+/**
+ * Runs a command to its end (killed after a minute) and collects its output. With `detached`, it gets its own
+ * process group, so a timeout kills a wrapped process and not only its wrapper.
+ */
+export async function runProcess(
+  argv: string[],
+  opts: { cwd: string; env: Record<string, string>; detached?: boolean },
+): Promise<ProcessRun> {
+  const [command = NODE24, ...args] = argv;
+  const started = performance.now();
+  const child = spawn(command, args, {
+    cwd: opts.cwd,
+    env: opts.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: opts.detached ?? false,
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString();
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const timer = setTimeout(() => {
+    if (opts.detached && child.pid) process.kill(-child.pid, 'SIGKILL');
+    else child.kill('SIGKILL');
+  }, RUN_TIMEOUT_MS);
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  clearTimeout(timer);
+  return { code, stdout, stderr, ms: performance.now() - started };
 }
 
 /** Inputs the runner sets from action.yml's defaults, as INPUT_<NAME> with hyphens kept. */
@@ -82,7 +127,7 @@ function parseOutputFile(text: string): Record<string, string> {
   return outputs;
 }
 
-function readTree(dir: string, prefix: string, into: Record<string, string>): void {
+export function readTree(dir: string, prefix: string, into: Record<string, string>): void {
   for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
     const full = path.join(dir, entry.name);
     if (entry.isDirectory()) readTree(full, `${prefix}${entry.name}/`, into);
@@ -135,30 +180,12 @@ export async function runAction(opts: RunOptions = {}): Promise<ActionRun> {
   };
   for (const [name, value] of Object.entries(opts.inputs ?? {})) env[`INPUT_${name.toUpperCase()}`] = value;
 
-  const [command = NODE24, ...args] = [...(opts.wrapper ?? []), NODE24, MAIN];
-  const started = performance.now();
-  // A wrapped action runs in its own process group, so a timeout kills the action, not only its wrapper.
-  const child = spawn(command, args, {
+  const entry = opts.commandArgs ? [CLI, ...opts.commandArgs] : [MAIN];
+  const { code, stdout, stderr, ms } = await runProcess([...(opts.wrapper ?? []), NODE24, ...entry], {
     cwd: workspace,
     env,
-    stdio: ['ignore', 'pipe', 'pipe'],
     detached: opts.wrapper !== undefined,
   });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => {
-    stdout += d.toString();
-  });
-  child.stderr.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  const timer = setTimeout(() => {
-    if (opts.wrapper && child.pid) process.kill(-child.pid, 'SIGKILL');
-    else child.kill('SIGKILL');
-  }, RUN_TIMEOUT_MS);
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  const ms = performance.now() - started;
-  clearTimeout(timer);
 
   const files: Record<string, string> = {};
   readTree(runnerDir, 'runner/', files);
@@ -188,7 +215,7 @@ export function secretForms(secret: string): string[] {
  * Fails when a secret shows anywhere the runner keeps: stdout (except its own ::add-mask:: line), stderr,
  * outputs, summary, state, env and temp files. A secret that was used must have been masked.
  */
-export function findLeaks(run: ActionRun, secrets: string[]): string[] {
+export function findLeaks(run: Pick<ActionRun, 'stdout' | 'stderr' | 'files'>, secrets: string[]): string[] {
   const leaks: string[] = [];
   const stdoutLines = run.stdout.split('\n');
   for (const secret of secrets) {

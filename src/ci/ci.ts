@@ -1,0 +1,70 @@
+import type { Claims } from '../oidc.ts';
+import type { PublishedFile } from '../report.ts';
+
+/** The CI systems a run can be on; `local` is a terminal with no OIDC identity at all. */
+export type CiId = 'github' | 'gitlab' | 'local';
+
+export const CI_TITLES: Record<CiId, string> = {
+  github: 'GitHub Actions',
+  gitlab: 'GitLab CI/CD',
+  local: 'this machine',
+};
+
+export interface CiLog {
+  info(message: string): void;
+  notice(message: string): void;
+  warning(message: string): void;
+  error(message: string): void;
+  debug(message: string): void;
+  /** Registers a value the log must never show; call it the instant the value exists. */
+  secret(value: string): void;
+  /** Prints what `body` logs as one foldable block where the log has them. */
+  group<T>(title: string, body: () => Promise<T>): Promise<T>;
+}
+
+/** What a run ends with, for the summary, the outputs and the exit status. */
+export interface RunEnd {
+  results: PublishedFile[];
+  /** Blocks of the plan, the dry run and the attestations, in the order they were made. */
+  blocks: string[];
+  /** The failure explained (message, cause, fix), when the run failed. */
+  failure: string | undefined;
+}
+
+/**
+ * One CI system: how the job gets an ID token, which claims tell a publisher apart, how its log marks
+ * lines and secrets, and where the run's summary and outputs go. Registries never see which one it is,
+ * except to pick the publisher form of the CI system by `id`.
+ */
+export interface Ci {
+  id: CiId;
+  /** In messages: one of CI_TITLES. */
+  title: string;
+  /** The folder published files must come from. */
+  workspace: string;
+  /** Whether the job can have an ID token at all. */
+  issuesIdTokens: boolean;
+  /**
+   * Whether every request gets a new JWT (GitHub). GitLab hands a job one JWT per audience, fixed when the
+   * job starts: an exchange the registry refused, or one that failed half-way, cannot be tried again.
+   */
+  freshIdTokens: boolean;
+  /** Throws, before any token exists, when this job cannot get an ID token (with how to give it one). */
+  checkIdTokens(): void;
+  /**
+   * A JWT for this audience, registered as a secret. `purpose` is the registry's id (or 'sigstore'), for CI
+   * systems where the job names its tokens.
+   */
+  idToken(audience: string, purpose: string): Promise<string>;
+  /** Why the job has no token for this audience, with how to add one; undefined when it has one. */
+  missingIdToken(audience: string, purpose: string): string | undefined;
+  /** The claims a publisher is matched on, in the order the diagnosis shows them. */
+  shownClaims: readonly string[];
+  /** The project or repository the claims name, e.g. 'octo-org/tp-sample'. */
+  project(claims: Claims): string | undefined;
+  /** The CI file a registry matches on; `githubClaim` says which claim a GitHub registry reads it from. */
+  ciFile(claims: Claims, githubClaim: 'job_workflow_ref' | 'workflow_ref'): string | undefined;
+  log: CiLog;
+  /** Writes the summary and the `published` output, and sets the exit status. */
+  end(run: RunEnd): Promise<void>;
+}

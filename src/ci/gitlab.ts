@@ -1,0 +1,115 @@
+import { ActionError } from '../errors.ts';
+import { type Claims, claimText, decodeClaims } from '../oidc.ts';
+import { CI_TITLES, type Ci } from './ci.ts';
+import { endPlainly, plainLog } from './plain.ts';
+
+type Env = Record<string, string | undefined>;
+
+/** The variables the registries' own GitLab guides tell users to declare under `id_tokens:`. */
+const DOCUMENTED_VARIABLES: Record<string, string> = {
+  pypi: 'PYPI_ID_TOKEN',
+  testpypi: 'TESTPYPI_ID_TOKEN',
+  npm: 'NPM_ID_TOKEN',
+  'crates-io': 'CRATES_IO_ID_TOKEN',
+  nuget: 'NUGET_ID_TOKEN',
+  sigstore: 'SIGSTORE_ID_TOKEN',
+};
+
+/** The `id` library's name for an audience's token: upper case, every other character an underscore. */
+export function audienceVariable(audience: string): string {
+  return `${audience.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_ID_TOKEN`;
+}
+
+/** The variables a token for this audience and registry is looked for in, the registry's own name first. */
+function tokenVariables(audience: string, purpose: string): string[] {
+  const documented = DOCUMENTED_VARIABLES[purpose];
+  return [...new Set([...(documented ? [documented] : []), audienceVariable(audience)])];
+}
+
+/** The `.gitlab-ci.yml` lines that give the job this token. */
+function idTokensYaml(variable: string, audience: string): string {
+  const aud = /^[\w.:/-]+$/.test(audience) && !audience.includes(': ') ? audience : JSON.stringify(audience);
+  return `  id_tokens:\n    ${variable}:\n      aud: ${aud}`;
+}
+
+/** The CI file in `gitlab.com/<namespace>/<project>//<file>@<ref>`: between `//` and the last `@`. */
+export function gitlabCiFile(claims: Claims): string | undefined {
+  const uri = claimText(claims, 'ci_config_ref_uri');
+  const start = uri?.indexOf('//') ?? -1;
+  const end = uri?.lastIndexOf('@') ?? -1;
+  return uri && start >= 0 && end > start ? uri.slice(start + 2, end) : undefined;
+}
+
+/** `project_path` as namespace (groups and subgroups) and project. */
+export function gitlabProject(claims: Claims): { namespace: string; project: string } {
+  const path = claimText(claims, 'project_path') ?? '';
+  const slash = path.lastIndexOf('/');
+  return { namespace: path.slice(0, Math.max(slash, 0)), project: path.slice(slash + 1) };
+}
+
+/** A GitLab log section, collapsible in the job log. */
+const section = {
+  start: (name: string, title: string) =>
+    `\x1b[0Ksection_start:${Math.floor(Date.now() / 1000)}:${name}\r\x1b[0K${title}`,
+  end: (name: string) => `\x1b[0Ksection_end:${Math.floor(Date.now() / 1000)}:${name}\r\x1b[0K`,
+};
+
+/**
+ * GitLab CI/CD: ID tokens only from the job's `id_tokens:` keyword, one variable per audience, fixed for the
+ * job; a log with sections and plain ERROR/WARNING lines, which masks nothing at run time.
+ */
+export function gitlabCi(env: Env): Ci {
+  const log = plainLog({ section, debug: env.CI_DEBUG_TRACE === 'true' });
+  const find = (audience: string, purpose: string) => {
+    const variables = tokenVariables(audience, purpose);
+    const variable = variables.find((name) => env[name]);
+    return { variables, variable, jwt: variable ? env[variable] : undefined };
+  };
+  const missing = (audience: string, purpose: string): string | undefined => {
+    const { variables, jwt } = find(audience, purpose);
+    if (jwt) return undefined;
+    return `the job declares no ID token for audience '${audience}' (${variables.join(' or ')} is not set); add to the job in .gitlab-ci.yml:\n${idTokensYaml(variables[0] ?? '', audience)}`;
+  };
+  return {
+    id: 'gitlab',
+    title: CI_TITLES.gitlab,
+    workspace: env.CI_PROJECT_DIR || process.cwd(),
+    issuesIdTokens: true,
+    freshIdTokens: false,
+    // Whether a token exists depends on the audience: idToken says which one is missing.
+    checkIdTokens: () => undefined,
+    async idToken(audience, purpose) {
+      const { variables, variable, jwt } = find(audience, purpose);
+      const yaml = idTokensYaml(variable ?? variables[0] ?? '', audience);
+      if (!variable || !jwt) {
+        throw new ActionError(
+          `This GitLab job has no ID token for audience '${audience}': ${variables.join(' or ')} is not set.`,
+          {
+            cause:
+              "GitLab gives a job ID tokens only through its 'id_tokens:' keyword, one variable per audience.",
+            fix: `Add to the publishing job in .gitlab-ci.yml:\n${yaml}`,
+          },
+        );
+      }
+      log.secret(jwt);
+      const aud = decodeClaims(jwt)?.aud;
+      const audiences = Array.isArray(aud) ? aud.map(String) : [String(aud)];
+      if (!audiences.includes(audience)) {
+        throw new ActionError(
+          `${variable} is an ID token for audience '${audiences.join("', '")}', not '${audience}'.`,
+          {
+            cause: `The registry accepts only tokens issued for '${audience}'; the job's 'id_tokens:' entry names another 'aud'.`,
+            fix: `Set in the publishing job in .gitlab-ci.yml:\n${yaml}`,
+          },
+        );
+      }
+      return jwt;
+    },
+    missingIdToken: missing,
+    shownClaims: ['sub', 'project_path', 'namespace_path', 'ci_config_ref_uri', 'ref', 'environment'],
+    project: (claims) => claimText(claims, 'project_path'),
+    ciFile: (claims) => gitlabCiFile(claims),
+    log,
+    end: (run) => endPlainly(log, run),
+  };
+}

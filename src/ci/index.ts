@@ -1,0 +1,26 @@
+import type { Ci, CiId } from './ci.ts';
+
+export { CI_TITLES } from './ci.ts';
+
+import { githubActions } from './github.ts';
+import { gitlabCi } from './gitlab.ts';
+import { localMachine } from './local.ts';
+
+type Env = Record<string, string | undefined>;
+
+/** Where this process runs, from the variables each CI system sets in every job. */
+export function detectCi(env: Env): CiId {
+  if (env.GITHUB_ACTIONS === 'true') return 'github';
+  if (env.GITLAB_CI === 'true') return 'gitlab';
+  return 'local';
+}
+
+export function ciFor(env: Env): Ci {
+  const id = detectCi(env);
+  if (id === 'github') return githubActions(env);
+  if (id === 'gitlab') return gitlabCi(env);
+  return localMachine(env);
+}
+
+/** The CI system of this run, chosen once at start-up. */
+export const ci: Ci = ciFor(process.env);

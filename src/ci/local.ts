@@ -1,0 +1,34 @@
+import { ActionError } from '../errors.ts';
+import { CI_TITLES, type Ci } from './ci.ts';
+import { endPlainly, plainLog } from './plain.ts';
+
+type Env = Record<string, string | undefined>;
+
+const NO_IDENTITY =
+  'trusted publishing needs the ID token of a CI job (GitHub Actions or GitLab CI/CD), and this machine has none';
+
+/** A terminal: plain lines, no ID token; a dry run checks the files and the plan. */
+export function localMachine(env: Env): Ci {
+  const log = plainLog({ debug: env.TRUSTED_PUBLISH_DEBUG === 'true' });
+  const refuse = (): never => {
+    throw new ActionError(`No OIDC identity: ${NO_IDENTITY}.`, {
+      cause: 'Neither GITHUB_ACTIONS nor GITLAB_CI is set, so this is not a CI job.',
+      fix: 'Run trusted-publish in the CI job registered as the trusted publisher; here, --dry-run checks the files and the plan, and a long-lived token in TRUSTED_PUBLISH_PASSWORD publishes without trusted publishing.',
+    });
+  };
+  return {
+    id: 'local',
+    title: CI_TITLES.local,
+    workspace: process.cwd(),
+    issuesIdTokens: false,
+    freshIdTokens: false,
+    checkIdTokens: refuse,
+    idToken: async () => refuse(),
+    missingIdToken: () => NO_IDENTITY,
+    shownClaims: [],
+    project: () => undefined,
+    ciFile: () => undefined,
+    log,
+    end: (run) => endPlainly(log, run),
+  };
+}

@@ -1,0 +1,48 @@
+#!/usr/bin/env node
+import fs from 'node:fs';
+import { ci } from './ci/index.ts';
+import { type CommandLine, HELP, parseCommandLine, UsageError } from './command-line.ts';
+import { ActionError } from './errors.ts';
+import { validateInputs } from './inputs.ts';
+import { log } from './log.ts';
+import type { PublishedFile } from './report.ts';
+import { run } from './run.ts';
+
+/** Writes --output and --dotenv; a file that cannot be written fails the run, which says which. */
+function save(commandLine: CommandLine, results: PublishedFile[]): void {
+  const json = JSON.stringify(results);
+  const write = (file: string, text: string, append: boolean) => {
+    try {
+      if (append) fs.appendFileSync(file, text);
+      else fs.writeFileSync(file, text);
+    } catch (err) {
+      throw new ActionError(`Could not write ${file}: ${(err as Error).message}`, {
+        fix: 'Point --output and --dotenv at a writable path.',
+      });
+    }
+  };
+  if (commandLine.output) write(commandLine.output, `${json}\n`, false);
+  if (commandLine.dotenv) write(commandLine.dotenv, `TRUSTED_PUBLISH_PUBLISHED=${json}\n`, true);
+}
+
+let commandLine: CommandLine | undefined;
+try {
+  commandLine = parseCommandLine(process.argv.slice(2), process.env);
+} catch (err) {
+  if (!(err instanceof UsageError)) throw err;
+  log.error(err.explain());
+  process.exitCode = 2;
+}
+if (commandLine?.help) {
+  process.stdout.write(`${HELP}\n`);
+} else if (commandLine) {
+  const given = commandLine;
+  if (given.passwordOnCommandLine)
+    log.warning(
+      '--password shows the token in the process list and the shell history: give it in TRUSTED_PUBLISH_PASSWORD instead.',
+    );
+  await run(
+    () => validateInputs(given.source, ci.workspace),
+    (results) => save(given, results),
+  );
+}
