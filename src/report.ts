@@ -16,12 +16,6 @@ export interface PublishedFile {
   available_after_s?: number;
 }
 
-/** The summary's column for the `wait` input; undefined when the run did not wait. */
-export function installableColumn(results: PublishedFile[]): ((r: PublishedFile) => string) | undefined {
-  if (!results.some((r) => r.available !== undefined)) return undefined;
-  return (r) => (r.available === undefined ? '' : r.available ? `after ${r.available_after_s} s` : 'not yet');
-}
-
 /** Writes the `published` output and the summary; a failed release still says what went through. */
 export async function report(results: PublishedFile[], failure: unknown, blocks: string[]): Promise<void> {
   await ci.end({ results, blocks, failure: failure === undefined ? undefined : explainFailure(failure) });

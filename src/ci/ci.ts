@@ -22,6 +22,12 @@ export interface CiLog {
   group<T>(title: string, body: () => Promise<T>): Promise<T>;
 }
 
+/** The summary's column for the `wait` input; undefined when the run did not wait. */
+export function installableColumn(results: PublishedFile[]): ((r: PublishedFile) => string) | undefined {
+  if (!results.some((r) => r.available !== undefined)) return undefined;
+  return (r) => (r.available === undefined ? '' : r.available ? `after ${r.available_after_s} s` : 'not yet');
+}
+
 /** What a run ends with, for the summary, the outputs and the exit status. */
 export interface RunEnd {
   results: PublishedFile[];

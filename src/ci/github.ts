@@ -3,8 +3,8 @@ import * as core from '@actions/core';
 import { ActionError } from '../errors.ts';
 import { parseJson, send } from '../http.ts';
 import { claimText, workflowFile } from '../oidc.ts';
-import { installableColumn, type PublishedFile } from '../report.ts';
-import { CI_TITLES, type Ci } from './ci.ts';
+import type { PublishedFile } from '../report.ts';
+import { CI_TITLES, type Ci, installableColumn } from './ci.ts';
 
 type Env = Record<string, string | undefined>;
 

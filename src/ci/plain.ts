@@ -1,5 +1,4 @@
-import { installableColumn } from '../report.ts';
-import type { CiLog, RunEnd } from './ci.ts';
+import { type CiLog, installableColumn, type RunEnd } from './ci.ts';
 
 /**
  * A log without workflow commands, for every CI system but GitHub Actions: no line may carry a secret, since

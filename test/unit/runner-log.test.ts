@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { log } from '../../src/log.ts';
+import { githubActions } from '../../src/ci/github.ts';
 import { renderRunnerLog } from '../helpers/runner-log.ts';
 
 const TOKEN = 'pypi-AgEIcHlwaS5vcmcCJDk0NjQ1';
@@ -85,7 +85,8 @@ describe('renderRunnerLog', () => {
     assert.equal(renderRunnerLog(raw), raw);
   });
 
-  it('renders what the action’s log module really prints', () => {
+  it('renders what the action’s log module really prints on GitHub Actions', () => {
+    const { log } = githubActions({ GITHUB_ACTIONS: 'true' });
     const raw = printed(() => {
       log.secret(TOKEN);
       log.info(`Exchanged for ${TOKEN}`);
