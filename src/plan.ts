@@ -6,6 +6,7 @@ import { type Inputs, publishOptions } from './inputs.ts';
 import { isInside } from './paths.ts';
 import { entryFor, PUBLISHABLE_FILES, type RegistryId, registryForFile } from './registries/index.ts';
 import type { Artifact, Registry, Target } from './registries/registry.ts';
+import { Slots } from './slots.ts';
 
 /** Everything going to one registry instance, validated and in upload order. */
 export interface Release {
@@ -15,6 +16,9 @@ export interface Release {
 }
 
 /** Files that sit beside packages but are never uploaded on their own (signatures, attestations). */
+/** Files read and checked at once while planning. */
+const INSPECTED_AT_ONCE = 4;
+
 const SIDE_FILES = /\.(asc|sig|sigstore|sigstore\.json|attestation|publish\.attestation)$/;
 
 /** Regular files of packages-dir, by name; each must resolve inside the folder's own tree. */
@@ -84,19 +88,26 @@ export async function planReleases(inputs: Inputs): Promise<Release[]> {
     const registry = await entryFor(id).load();
     const target = registry.target(id, inputs.repositoryUrl, inputs.audience);
     registry.validate?.(target, publishOptions(inputs), !inputs.password);
-    const artifacts: Artifact[] = [];
-    for (const name of names) {
-      const file = path.join(inputs.packagesDir, name);
-      try {
-        const artifact = await registry.inspect(file, { verifyMetadata: inputs.verifyMetadata });
-        // After the reader: it refuses metadata bombs and unreadable files before all of it is inflated.
-        await verifyIntact(file);
-        artifacts.push(artifact);
-      } catch (err) {
-        if (!(err instanceof ActionError)) throw err;
-        problems.push(err);
-      }
-    }
+    // A few files at once: one's disk reads overlap another's hashing.
+    const slots = new Slots(INSPECTED_AT_ONCE);
+    const inspected = await Promise.all(
+      names.map((name) =>
+        slots.run(async (): Promise<Artifact | ActionError> => {
+          const file = path.join(inputs.packagesDir, name);
+          try {
+            const artifact = await registry.inspect(file, { verifyMetadata: inputs.verifyMetadata });
+            // After the reader: it refuses metadata bombs and unreadable files before all of it is inflated.
+            await verifyIntact(file);
+            return artifact;
+          } catch (err) {
+            if (!(err instanceof ActionError)) throw err;
+            return err;
+          }
+        }),
+      ),
+    );
+    const artifacts = inspected.filter((a): a is Artifact => !(a instanceof ActionError));
+    problems.push(...inspected.filter((a): a is ActionError => a instanceof ActionError));
     if (problems.length === 0)
       releases.push({ registry, target, artifacts: registry.order(artifacts, publishOptions(inputs)) });
   }
