@@ -5,7 +5,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type CratesIo, startCratesIo } from '../fakes/crates.ts';
 import { type GitLabIssuer, type Issuer, startGitLabIssuer, startIssuer } from '../fakes/issuer.ts';
-import { type NpmRegistry, startNpm } from '../fakes/npm.ts';
+import { type NpmRegistry, packNpm, startNpm } from '../fakes/npm.ts';
 import { type NuGet, startNuGet } from '../fakes/nuget.ts';
 import { makeNupkg } from '../fakes/nupkg.ts';
 import { type PyPI, startPyPI } from '../fakes/pypi.ts';
@@ -294,6 +294,79 @@ describe('GitLab CI/CD: npm (bundled command)', () => {
         );
       },
     ));
+});
+
+describe('GitLab CI/CD: npm provenance (bundled command)', () => {
+  const publisher = { namespace: 'octo-group', project: 'tp-sample', ciFile: '.gitlab-ci.yml' };
+
+  /** A public project's job publishing a package whose repository is that project, signed as npm does. */
+  async function provenanceJob(claims: Record<string, string> = {}) {
+    const sigstore = await startSigstore({ issuer: github, gitlab });
+    const npm = await startNpm({
+      issuer: github,
+      gitlab,
+      gitlabPublishers: { 'tp-sample': [publisher] },
+      trustedRoot: sigstore.trustedRoot,
+    });
+    try {
+      npm.addPackage('tp-sample', ['0.0.1']);
+      const tarball = await packNpm(fs.mkdtempSync(path.join(work, 'npm-')), {
+        name: 'tp-sample',
+        version: '0.2.0',
+        repository: 'git+https://gitlab.com/octo-group/tp-sample.git',
+      });
+      const run = await job(() => npm.minted, {
+        files: [tarball],
+        args: [
+          '--repository-url',
+          npm.url,
+          '--attestations',
+          'true',
+          '--fulcio-url',
+          sigstore.fulcioUrl,
+          '--rekor-url',
+          sigstore.rekorUrl,
+        ],
+        idTokens: {
+          NPM_ID_TOKEN: await gitlab.token(npm.audience, claims),
+          SIGSTORE_ID_TOKEN: await gitlab.token('sigstore', claims),
+        },
+      });
+      return { run, provenance: npm.provenance, certificates: sigstore.certificates };
+    } finally {
+      await npm.close();
+      await sigstore.close();
+    }
+  }
+
+  it("attaches SLSA provenance signed with SIGSTORE_ID_TOKEN, which the registry verifies against the job's project", async () => {
+    const { run, provenance } = await provenanceJob();
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    const verified = provenance.get('tp-sample@0.2.0');
+    assert.ok(verified, 'the registry verified and kept the provenance');
+    assert.equal(verified.predicateType, 'https://slsa.dev/provenance/v0.2');
+    const envelope =
+      verified.bundle.content.$case === 'dsseEnvelope' ? verified.bundle.content.dsseEnvelope : undefined;
+    const statement = JSON.parse(envelope?.payload.toString('utf8') ?? '{}');
+    assert.equal(statement.predicate.buildType, 'https://github.com/npm/cli/gitlab/v0alpha1');
+    assert.equal(
+      statement.predicate.invocation.configSource.uri,
+      'git+https://gitlab.com/octo-group/tp-sample',
+    );
+    assert.equal(statement.predicate.invocation.parameters.CI_PROJECT_PATH, 'octo-group/tp-sample');
+    assert.match(run.stdout + run.stderr, /transparency log index/);
+  });
+
+  it('signs none for a private project, and says why', async () => {
+    const { run, provenance, certificates } = await provenanceJob({ project_visibility: 'private' });
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.equal(provenance.size, 0);
+    assert.equal(certificates, 0, 'nothing signed');
+    assert.match(
+      run.stdout + run.stderr,
+      /npm takes provenance only from public projects, and octo-group\/tp-sample is private\./,
+    );
+  });
 });
 
 describe('GitLab CI/CD: crates.io (bundled command)', () => {

@@ -14,7 +14,7 @@
 import { createHash } from 'node:crypto';
 import { type Bundle, bundleFromJSON } from '@sigstore/bundle';
 import type { TrustedRoot } from '@sigstore/protobuf-specs';
-import { GITHUB_ISSUER } from './issuer.ts';
+import { GITHUB_ISSUER, GITLAB_ISSUER, type GitLabPublisher } from './issuer.ts';
 import { type Extensions, extensionText, type FulcioExtension, verifyBundle } from './sigstore-verify.ts';
 
 export const PROVENANCE_REFUSAL = 'Error verifying sigstore provenance bundle';
@@ -36,6 +36,8 @@ export interface ProvenanceCheck {
   repository: unknown;
   /** With a token minted by trusted publishing: the publisher's repository (owner/repo) and workflow file. */
   publisher?: { repository: string; file: string };
+  /** With a token minted for a GitLab CI/CD publisher: that publisher. */
+  gitlabPublisher?: GitLabPublisher;
 }
 
 export interface VerifiedProvenance {
@@ -116,28 +118,40 @@ export function verifyProvenance(json: Record<string, unknown>, check: Provenanc
     return text;
   };
   const issuer = certificate('OIDCIssuerV2');
-  if (issuer !== GITHUB_ISSUER)
-    throw new ProvenanceError(`Unsupported OIDC issuer: "${issuer}" (emulator: only GitHub Actions)`);
+  const gitlab = issuer === GITLAB_ISSUER;
+  if (issuer !== GITHUB_ISSUER && !gitlab)
+    throw new ProvenanceError(
+      `Unsupported OIDC issuer: "${issuer}" (emulator: only GitHub Actions and GitLab)`,
+    );
   certificate('OIDCSourceRepositoryRef', true);
   const runner = certificate('RunnerEnvironment');
-  if (runner !== 'github-hosted')
+  if (runner !== (gitlab ? 'gitlab-hosted' : 'github-hosted'))
     throw new ProvenanceError(
-      `Unsupported GitHub Actions runner environment: "${runner}". Only "github-hosted" runners are supported when publishing with provenance.`,
+      gitlab
+        ? `Unsupported GitLab CI/CD runner environment: "${runner}". Only "gitlab-hosted" runners are supported when publishing with provenance. (emulator)`
+        : `Unsupported GitHub Actions runner environment: "${runner}". Only "github-hosted" runners are supported when publishing with provenance.`,
     );
   const visibility = certificate('SourceRepositoryVisibilityAtSigning');
   if (visibility !== 'public')
     throw new ProvenanceError(
-      `Unsupported GitHub Actions source repository visibility: "${visibility}". Only public source repositories are supported when publishing with provenance.`,
+      `Unsupported ${gitlab ? 'GitLab CI/CD' : 'GitHub Actions'} source repository visibility: "${visibility}". Only public source repositories are supported when publishing with provenance.`,
     );
   const sourceRepository = certificate('OIDCSourceRepositoryURI');
   const buildConfig = certificate('OIDCBuildConfigURI');
-  if (check.publisher) {
-    const workflow = `https://github.com/${check.publisher.repository}/.github/workflows/${check.publisher.file}@`;
-    if (!buildConfig.startsWith(workflow))
-      throw new ProvenanceError(
-        `the signing certificate's workflow ${buildConfig} is not the trusted publisher's (${check.publisher.file} @ ${check.publisher.repository}) (emulator)`,
-      );
-  }
+  // The publisher's workflow: GitHub's under .github/workflows/, GitLab's CI file after the project's `//`.
+  const publisher = check.gitlabPublisher
+    ? {
+        name: `${check.gitlabPublisher.ciFile} @ ${check.gitlabPublisher.namespace}/${check.gitlabPublisher.project}`,
+        workflow: `https://gitlab.com/${check.gitlabPublisher.namespace}/${check.gitlabPublisher.project}//${check.gitlabPublisher.ciFile}@`,
+      }
+    : check.publisher && {
+        name: `${check.publisher.file} @ ${check.publisher.repository}`,
+        workflow: `https://github.com/${check.publisher.repository}/.github/workflows/${check.publisher.file}@`,
+      };
+  if (publisher && !buildConfig.startsWith(publisher.workflow))
+    throw new ProvenanceError(
+      `the signing certificate's workflow ${buildConfig} is not the trusted publisher's (${publisher.name}) (emulator)`,
+    );
 
   // libnpmpublish's extractProvenance and verifyProvenance.
   const envelope = bundle.content.dsseEnvelope;
@@ -177,6 +191,14 @@ export function verifyProvenance(json: Record<string, unknown>, check: Provenanc
     if (named !== buildConfig)
       throw new ProvenanceError(
         `the statement's workflow ${named} is not the signing certificate's ${buildConfig} (emulator)`,
+      );
+  } else {
+    // SLSA v0.2 (npm's GitLab provenance) names the project it was built from.
+    const invocation = isObject(predicate.invocation) ? predicate.invocation : {};
+    const config = isObject(invocation.configSource) ? invocation.configSource : {};
+    if (config.uri !== `git+${sourceRepository}`)
+      throw new ProvenanceError(
+        `the statement's source ${String(config.uri)} is not the signing certificate's ${sourceRepository} (emulator)`,
       );
   }
 

@@ -79,6 +79,7 @@ interface TokenRecord {
   packages: Set<string> | '*';
   expiresAt: number | undefined;
   publisher: NpmPublisher | undefined;
+  gitlabPublisher?: GitLabPublisher;
 }
 
 export interface Packument {
@@ -395,7 +396,12 @@ export async function startNpm(opts: {
     const token = `npm_${randomBytes(27).toString('base64url').slice(0, 36)}`;
     const created = new Date();
     const expires = new Date(created.getTime() + npm.tokenLifetimeSeconds * 1000);
-    tokens.set(token, { packages: new Set([name]), expiresAt: expires.getTime(), publisher });
+    tokens.set(token, {
+      packages: new Set([name]),
+      expiresAt: expires.getTime(),
+      publisher,
+      gitlabPublisher,
+    });
     npm.minted.push(token);
     npm.exchanges.push({ path: req.url ?? '', name, status: 201 });
     sendJson(res, 201, {
@@ -484,6 +490,7 @@ export async function startNpm(opts: {
           tarball,
           repository: manifest.repository,
           publisher: token.publisher,
+          gitlabPublisher: token.gitlabPublisher,
         });
       } catch (err) {
         if (!(err instanceof ProvenanceError)) throw err;

@@ -2,8 +2,8 @@
 // statement written out by hand from npm's code for the same run.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { npmPurl, provenanceStatement } from '../../src/registries/npm.ts';
-import { defaultClaims } from '../fakes/issuer.ts';
+import { gitlabProvenanceStatement, npmPurl, provenanceStatement } from '../../src/registries/npm.ts';
+import { defaultClaims, defaultGitLabClaims } from '../fakes/issuer.ts';
 
 /** The variables libnpmpublish reads on GitHub Actions, for the run defaultClaims() describes. */
 const NPM_ENV = {
@@ -55,5 +55,64 @@ describe('npm provenance statement', () => {
       statement.predicate.buildDefinition.externalParameters.workflow.repository,
       'https://ghe.example.com/octo-org/tp-sample',
     );
+  });
+});
+
+describe('npm provenance statement from a GitLab job', () => {
+  const env = {
+    CI_JOB_NAME: 'publish-npm',
+    CI_JOB_URL: 'https://gitlab.com/octo-group/tp-sample/-/jobs/2002',
+    CI_PROJECT_URL: 'https://gitlab.com/octo-group/tp-sample',
+    CI_PROJECT_PATH: 'someone/else',
+    CI_SERVER_URL: 'https://gitlab.com',
+    CI_CONFIG_PATH: '.gitlab-ci.yml',
+    CI_RUNNER_DESCRIPTION: 'shared runner',
+  };
+  const statement = JSON.parse(
+    gitlabProvenanceStatement(
+      { name: '@octo/pkg', version: '1.0.0' },
+      'ab'.repeat(64),
+      defaultGitLabClaims(),
+      env,
+    ).toString(),
+  );
+
+  it("is libnpmpublish's SLSA v0.2 statement for GitLab", () => {
+    assert.equal(statement._type, 'https://in-toto.io/Statement/v0.1');
+    assert.deepEqual(statement.subject, [
+      { name: 'pkg:npm/%40octo/pkg@1.0.0', digest: { sha512: 'ab'.repeat(64) } },
+    ]);
+    assert.equal(statement.predicateType, 'https://slsa.dev/provenance/v0.2');
+    assert.equal(statement.predicate.buildType, 'https://github.com/npm/cli/gitlab/v0alpha1');
+    assert.equal(
+      statement.predicate.builder.id,
+      'https://gitlab.com/octo-group/tp-sample/-/runners/12270807',
+    );
+    assert.deepEqual(statement.predicate.invocation.configSource, {
+      uri: 'git+https://gitlab.com/octo-group/tp-sample',
+      digest: { sha1: '0123456789abcdef0123456789abcdef01234567' },
+      entryPoint: 'publish-npm',
+    });
+    assert.equal(statement.predicate.metadata.buildInvocationId, env.CI_JOB_URL);
+    assert.deepEqual(statement.predicate.materials, [
+      {
+        uri: 'git+https://gitlab.com/octo-group/tp-sample',
+        digest: { sha1: '0123456789abcdef0123456789abcdef01234567' },
+      },
+    ]);
+  });
+
+  it("takes a value the signing token carries from its claim, the rest from the job's variables", () => {
+    const { parameters, environment } = statement.predicate.invocation;
+    assert.equal(parameters.CI_PROJECT_PATH, 'octo-group/tp-sample', 'the claim, not the variable');
+    assert.equal(parameters.CI_JOB_ID, '2002');
+    assert.equal(parameters.CI_CONFIG_PATH, '.gitlab-ci.yml');
+    assert.equal(
+      'CI_REGISTRY' in parameters,
+      false,
+      'an unset variable is left out, as JSON.stringify leaves it',
+    );
+    assert.deepEqual(environment.job, { id: '2002' });
+    assert.deepEqual(environment.pipeline, { id: '1001', ref: '.gitlab-ci.yml' });
   });
 });
