@@ -152,6 +152,24 @@ class Session {
     );
   }
 
+  /**
+   * A CI that gives a job one ID token per audience (GitLab) allows one exchange: a registry that exchanges per
+   * package (npm) can publish one package a job. Said before anything is sent.
+   */
+  checkOneExchange(): void {
+    const { target } = this.release;
+    if (this.inputs.password || ci.freshIdTokens || !ci.issuesIdTokens) return;
+    const scopes = [...new Set(this.toSend().map((a) => this.scopeOf(a)))];
+    if (scopes.length <= 1) return;
+    throw new ActionError(
+      `${target.title} exchanges the ID token once per package, and ${ci.title} gives this job one token: ${scopes.join(', ')} cannot all be published from one job; nothing was sent.`,
+      {
+        cause: `${ci.title} issues a job's ID tokens once, fixed for the job, and ${target.title} refuses a token it has already exchanged.`,
+        fix: 'Publish each package in its own job, each with its own id_tokens:, or pass an API token as the password (TRUSTED_PUBLISH_PASSWORD).',
+      },
+    );
+  }
+
   scopeOf(artifact: Artifact): string {
     return this.release.registry.exchangeScope?.(artifact) ?? '';
   }
@@ -586,6 +604,7 @@ export async function publish(inputs: Inputs, env: Env = process.env): Promise<P
       const conflicts = (await Promise.all(sessions.map((s) => s.findHeld()))).flat();
       if (conflicts.length > 0) throw heldWithOtherContent(conflicts);
     }
+    for (const session of sessions) session.checkOneExchange();
     for (const session of sessions) {
       await log.group(`${session.release.target.title}`, async () => {
         session.noticeUnusedAttestations();

@@ -277,6 +277,34 @@ describe('GitLab CI/CD: npm (bundled command)', () => {
       },
     ));
 
+  it('refuses two packages in one job before anything is sent: the job has one NPM_ID_TOKEN, npm exchanges per package', () =>
+    using(
+      startNpm({
+        issuer: github,
+        gitlab,
+        gitlabPublishers: { 'tp-sample': [publisher], 'tp-other': [publisher] },
+      }),
+      async (npm) => {
+        npm.addPackage('tp-other', ['0.0.1']);
+        const other = await packNpm(fs.mkdtempSync(path.join(work, 'npm-')), {
+          name: 'tp-other',
+          version: '1.0.0',
+        });
+        const run = await npmJob(npm, {
+          files: [...TARBALL, other],
+          idTokens: { NPM_ID_TOKEN: await gitlab.token(npm.audience) },
+        });
+        assert.equal(run.code, 1);
+        assert.match(
+          run.stderr,
+          /exchanges the ID token once per package, and GitLab CI\/CD gives this job one token: tp-other, tp-sample cannot all be published from one job; nothing was sent\./,
+        );
+        assert.match(run.stderr, /Publish each package in its own job/);
+        assert.equal(npm.exchanges.length, 0);
+        assert.equal(npm.documents.length, 0);
+      },
+    ));
+
   it('matches the environment exactly, and shows the form values', () =>
     using(
       startNpm({
