@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 import fs from 'node:fs';
 import { ci } from './ci/index.ts';
-import { type CommandLine, HELP, parseCommandLine, UsageError } from './command-line.ts';
+import { type CommandLine, HELP, OPTION_NAMES, parseCommandLine, UsageError } from './command-line.ts';
 import { ActionError } from './errors.ts';
 import { validateInputs } from './inputs.ts';
 import { log } from './log.ts';
 import type { PublishedFile } from './report.ts';
 import { run } from './run.ts';
+import { wording } from './wording.ts';
 
 /** Writes --output and --dotenv; a file that cannot be written fails the run, which says which. */
 function save(commandLine: CommandLine, results: PublishedFile[]): void {
@@ -24,6 +25,8 @@ function save(commandLine: CommandLine, results: PublishedFile[]): void {
   if (commandLine.output) write(commandLine.output, `${json}\n`, false);
   if (commandLine.dotenv) write(commandLine.dotenv, `TRUSTED_PUBLISH_PUBLISHED=${json}\n`, true);
 }
+
+wording.useFlags(OPTION_NAMES);
 
 let commandLine: CommandLine | undefined;
 try {

@@ -1,6 +1,7 @@
 import { ci } from './ci/index.ts';
 import { ActionError } from './errors.ts';
 import { log } from './log.ts';
+import { wording } from './wording.ts';
 
 export interface PublishedFile {
   file: string;
@@ -23,7 +24,7 @@ export async function report(results: PublishedFile[], failure: unknown, blocks:
 
 /** An expected failure prints its explanation; anything else is a bug, and says so without a stack trace. */
 export function explainFailure(failure: unknown): string {
-  if (failure instanceof ActionError) return failure.explain();
+  if (failure instanceof ActionError) return wording.apply(failure.explain());
   const message = failure instanceof Error ? failure.message : String(failure);
   if (failure instanceof Error && failure.stack) log.debug(failure.stack);
   return `Unexpected error: ${message}\nThis is a bug in the action; please report it with this log (re-run with debug logging for details).`;

@@ -79,6 +79,11 @@ describe('GitLab CI/CD: PyPI (bundled command)', () => {
     using(startPyPI({ issuer: github, gitlab }), async (pypi) => {
       const run = await pypiJob(pypi, { idTokens: { PYPI_ID_TOKEN: await gitlab.token('pypi') } });
       assert.equal(run.code, 0, run.stdout + run.stderr);
+      // The command names inputs as its flags.
+      assert.match(
+        run.stdout,
+        /Set --attestations true to sign anyway \(with --fulcio-url and --rekor-url for a private Sigstore\)/,
+      );
       assert.deepEqual(
         statuses(run).map(([, s]) => s),
         ['uploaded', 'uploaded'],
