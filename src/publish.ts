@@ -461,7 +461,15 @@ class Session {
   async findHeld(): Promise<string[]> {
     const { registry, target, artifacts } = this.release;
     if (!registry.held) return [];
-    const found = await registry.held(target, artifacts);
+    // A read that cannot be made (a firewalled read host, a dropped connection) decides nothing: each upload's
+    // own answer does, as before there was a lookup.
+    const found = await registry.held(target, artifacts).catch((err: unknown) => {
+      if (!(err instanceof ActionError)) throw err;
+      log.warning(
+        `Could not look up what ${target.title} already holds (${err.message}); every file is sent, and the registry's answer says whether it was there.`,
+      );
+      return [];
+    });
     const conflicts: string[] = [];
     artifacts.forEach((artifact, i) => {
       const held = found[i];

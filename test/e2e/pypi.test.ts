@@ -160,6 +160,19 @@ describe('PyPI end to end (bundled action on Node 24)', () => {
     assertNoLeaks(rerun);
   });
 
+  it('a lookup that cannot be made decides nothing: the files are sent and the index answers', async () => {
+    // Every attempt at the JSON API loses its connection.
+    pypi.faults.lookup.push('reset', 'reset');
+    const result = await run();
+    assert.equal(result.code, 0, result.stdout);
+    assert.match(result.stdout, /::warning::Could not look up what PyPI already holds/);
+    assert.deepEqual(
+      result.published.map((p) => p.status),
+      ['uploaded', 'uploaded'],
+    );
+    assertNoLeaks(result);
+  });
+
   describe('a release whose sdist was uploaded under its pre-PEP 625 name', () => {
     /** The fixture sdist as stored before the rule: its own legacy name, with the given bytes' digest. */
     function legacySdist(sha256: string): void {
