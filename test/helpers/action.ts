@@ -9,7 +9,7 @@ import { parse } from 'yaml';
 import { findNode24 } from './node24.ts';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const FIXTURES = path.resolve(ROOT, '../shared/fixtures');
+export const FIXTURES = path.resolve(ROOT, 'test/fixtures');
 export const RUNTIME = findNode24(ROOT);
 /** The Node the bundle runs on: Node 24 where it can be had (see node24.ts). */
 export const NODE24 = RUNTIME.node;
