@@ -6,10 +6,10 @@
 // the bundle, and no other run should pay for loading them.
 import { bundleToJSON, type SerializedBundle } from '@sigstore/bundle';
 import { DSSEBundleBuilder, FulcioSigner, InternalError, RekorWitness } from '@sigstore/sign';
-import { ci } from './ci/index.ts';
 import { ActionError } from './errors.ts';
 import { PUBLIC_GOOD_REKOR } from './inputs.ts';
-import { type Claims, decodeClaims, SIGSTORE_AUDIENCE } from './oidc.ts';
+import { decodeClaims } from './oidc.ts';
+import type { Claims } from './types.ts';
 
 const IN_TOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
 /** Per request; @sigstore/sign's own default is no retry at all. */
@@ -106,12 +106,14 @@ function signingFailure(err: unknown, file: string, services: SigningServices): 
 export async function signAttestations(
   requests: AttestationRequest[],
   services: SigningServices,
+  /** A fresh JWT with Fulcio's audience, registered as a secret by the CI system that issued it. */
+  sigstoreToken: () => Promise<string>,
 ): Promise<(SignedAttestation | SkippedAttestation)[]> {
   const results: (SignedAttestation | SkippedAttestation)[] = [];
   for (const { file, statement } of requests) {
     let bundle: SerializedBundle;
     try {
-      const jwt = await ci.idToken(SIGSTORE_AUDIENCE, 'sigstore');
+      const jwt = await sigstoreToken();
       const payload = await statement(decodeClaims(jwt) ?? {});
       if (typeof payload === 'string') {
         results.push({ file, skipped: payload });

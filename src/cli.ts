@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 import fs from 'node:fs';
-import { ci } from './ci/index.ts';
+import { ciFor } from './ci/index.ts';
 import { type CommandLine, HELP, OPTION_NAMES, parseCommandLine, UsageError } from './command-line.ts';
 import { ActionError } from './errors.ts';
 import { validateInputs } from './inputs.ts';
-import { log } from './log.ts';
-import type { PublishedFile } from './report.ts';
+import { log, logTo } from './log.ts';
 import { run } from './run.ts';
+import type { PublishedFile } from './types.ts';
 import { wording } from './wording.ts';
 
 /** Writes --output and --dotenv; a file that cannot be written fails the run, which says which. */
@@ -26,6 +26,8 @@ function save(commandLine: CommandLine, results: PublishedFile[]): void {
   if (commandLine.dotenv) write(commandLine.dotenv, `TRUSTED_PUBLISH_PUBLISHED=${json}\n`, true);
 }
 
+const ci = ciFor(process.env);
+logTo(ci.log);
 wording.useFlags(OPTION_NAMES);
 
 let commandLine: CommandLine | undefined;
@@ -45,6 +47,7 @@ if (commandLine?.help) {
       '--password shows the token in the process list and the shell history: give it in TRUSTED_PUBLISH_PASSWORD instead.',
     );
   await run(
+    ci,
     () => validateInputs(given.source, ci.workspace),
     (results) => save(given, results),
   );

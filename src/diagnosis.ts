@@ -1,14 +1,11 @@
-import { ci } from './ci/index.ts';
-import { type Claims, claimText, workflowFile } from './oidc.ts';
+import { claimText, workflowFile } from './oidc.ts';
 import type { FormValue } from './registries/registry.ts';
+import type { CauseKind, Claims } from './types.ts';
 
-/** The claims a registry matched the publisher on, MISSING where the token has none. */
-export function claimLines(claims: Claims | undefined): string[] {
+/** The claims a registry matched the publisher on (`shown`: the CI system's), MISSING where the token has none. */
+export function claimLines(claims: Claims | undefined, shown: readonly string[]): string[] {
   if (!claims) return [];
-  return [
-    'Claims in the OIDC token:',
-    ...ci.shownClaims.map((c) => `  ${c}: ${claimText(claims, c) ?? 'MISSING'}`),
-  ];
+  return ['Claims in the OIDC token:', ...shown.map((c) => `  ${c}: ${claimText(claims, c) ?? 'MISSING'}`)];
 }
 
 export function formLines(values: FormValue[], title: string): string[] {
@@ -47,15 +44,6 @@ function lookalikes(file: string): string[] {
   twins.add(file.endsWith('.yml') ? `${file.slice(0, -4)}.yaml` : `${file.replace(/\.yaml$/, '')}.yml`);
   return [...twins].filter((twin) => twin !== file);
 }
-
-/** The kinds of publisher mismatch, so a registry whose answer rules some out can say which remain. */
-export type CauseKind =
-  | 'missing-project'
-  | 'reusable-workflow'
-  | 'environment'
-  | 'workflow-file'
-  | 'case'
-  | 'instance';
 
 /**
  * The causes of a publisher mismatch that the claims leave possible, most likely first. Causes the claims

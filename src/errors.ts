@@ -1,4 +1,4 @@
-import type { CauseKind } from './diagnosis.ts';
+import type { CauseKind } from './types.ts';
 
 /**
  * A failure the user can act on. It carries what went wrong, the likely cause and the fix, so the report

@@ -1,4 +1,4 @@
-export type Claims = Record<string, unknown>;
+import type { Claims } from './types.ts';
 
 /** The audience Fulcio requires of an OIDC token. */
 export const SIGSTORE_AUDIENCE = 'sigstore';
@@ -23,4 +23,19 @@ export function decodeClaims(jwt: string): Claims | undefined {
 /** The workflow file name in a GitHub `owner/repo/.github/workflows/<file>@ref` claim. */
 export function workflowFile(ref: string | undefined): string | undefined {
   return ref?.match(/\.github\/workflows\/([^@]+)@/)?.[1];
+}
+
+/** The CI file in `gitlab.com/<namespace>/<project>//<file>@<ref>`: between `//` and the last `@`. */
+export function gitlabCiFile(claims: Claims): string | undefined {
+  const uri = claimText(claims, 'ci_config_ref_uri');
+  const start = uri?.indexOf('//') ?? -1;
+  const end = uri?.lastIndexOf('@') ?? -1;
+  return uri && start >= 0 && end > start ? uri.slice(start + 2, end) : undefined;
+}
+
+/** `project_path` as namespace (groups and subgroups) and project. */
+export function gitlabProject(claims: Claims): { namespace: string; project: string } {
+  const path = claimText(claims, 'project_path') ?? '';
+  const slash = path.lastIndexOf('/');
+  return { namespace: path.slice(0, Math.max(slash, 0)), project: path.slice(slash + 1) };
 }

@@ -1,29 +1,21 @@
-import { ci } from './ci/index.ts';
+import type { Ci } from './ci/ci.ts';
 import { ActionError } from './errors.ts';
 import { log } from './log.ts';
+import type { PublishedFile } from './types.ts';
 import { wording } from './wording.ts';
 
-export interface PublishedFile {
-  file: string;
-  registry: string;
-  name: string;
-  version: string;
-  sha256: string;
-  status: 'uploaded' | 'skipped' | 'failed';
-  url: string;
-  error?: string;
-  /** With the `wait` input: whether the version could be installed before the timeout, and when. */
-  available?: boolean;
-  available_after_s?: number;
-}
-
 /** Writes the `published` output and the summary; a failed release still says what went through. */
-export async function report(results: PublishedFile[], failure: unknown, blocks: string[]): Promise<void> {
+export async function report(
+  ci: Ci,
+  results: PublishedFile[],
+  failure: unknown,
+  blocks: string[],
+): Promise<void> {
   await ci.end({ results, blocks, failure: failure === undefined ? undefined : explainFailure(failure) });
 }
 
 /** An expected failure prints its explanation; anything else is a bug, and says so without a stack trace. */
-export function explainFailure(failure: unknown): string {
+function explainFailure(failure: unknown): string {
   if (failure instanceof ActionError) return wording.apply(failure.explain());
   const message = failure instanceof Error ? failure.message : String(failure);
   if (failure instanceof Error && failure.stack) log.debug(failure.stack);

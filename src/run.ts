@@ -1,15 +1,21 @@
+import type { Ci } from './ci/ci.ts';
 import type { Inputs } from './inputs.ts';
 import { type PublishOutcome, publish } from './publish.ts';
-import { type PublishedFile, report } from './report.ts';
+import { report } from './report.ts';
+import type { PublishedFile } from './types.ts';
 
 /**
- * Inputs → plan → publish → report, for the action and the command alike. `save` keeps the results where
- * the caller wants them (the command's --output), whatever happened.
+ * Inputs → publish → report, for the action and the command alike, on the CI system the entry point chose.
+ * `save` keeps the results where the caller wants them (the command's --output), whatever happened.
  */
-export async function run(inputs: () => Inputs, save?: (results: PublishedFile[]) => void): Promise<void> {
+export async function run(
+  ci: Ci,
+  inputs: () => Inputs,
+  save?: (results: PublishedFile[]) => void,
+): Promise<void> {
   let outcome: PublishOutcome;
   try {
-    outcome = await publish(inputs());
+    outcome = await publish(inputs(), ci);
   } catch (failure) {
     outcome = { results: [], summary: [], failure };
   }
@@ -19,5 +25,5 @@ export async function run(inputs: () => Inputs, save?: (results: PublishedFile[]
   } catch (err) {
     failure ??= err;
   }
-  await report(outcome.results, failure, outcome.summary);
+  await report(ci, outcome.results, failure, outcome.summary);
 }

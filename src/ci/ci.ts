@@ -1,5 +1,4 @@
-import type { Claims } from '../oidc.ts';
-import type { PublishedFile } from '../report.ts';
+import type { Claims, PublishedFile } from '../types.ts';
 
 /** The CI systems a run can be on; `local` is a terminal with no OIDC identity at all. */
 export type CiId = 'github' | 'gitlab' | 'local';

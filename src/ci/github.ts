@@ -3,7 +3,7 @@ import * as core from '@actions/core';
 import { ActionError } from '../errors.ts';
 import { parseJson, send } from '../http.ts';
 import { claimText, workflowFile } from '../oidc.ts';
-import type { PublishedFile } from '../report.ts';
+import type { PublishedFile } from '../types.ts';
 import { CI_TITLES, type Ci, installableColumn } from './ci.ts';
 
 type Env = Record<string, string | undefined>;

@@ -1,5 +1,5 @@
 import { ActionError } from '../errors.ts';
-import { type Claims, claimText, decodeClaims } from '../oidc.ts';
+import { claimText, decodeClaims, gitlabCiFile } from '../oidc.ts';
 import { CI_TITLES, type Ci } from './ci.ts';
 import { endPlainly, plainLog } from './plain.ts';
 
@@ -30,21 +30,6 @@ function tokenVariables(audience: string, purpose: string): string[] {
 function idTokensYaml(variable: string, audience: string): string {
   const aud = /^[\w.:/-]+$/.test(audience) && !audience.includes(': ') ? audience : JSON.stringify(audience);
   return `  id_tokens:\n    ${variable}:\n      aud: ${aud}`;
-}
-
-/** The CI file in `gitlab.com/<namespace>/<project>//<file>@<ref>`: between `//` and the last `@`. */
-export function gitlabCiFile(claims: Claims): string | undefined {
-  const uri = claimText(claims, 'ci_config_ref_uri');
-  const start = uri?.indexOf('//') ?? -1;
-  const end = uri?.lastIndexOf('@') ?? -1;
-  return uri && start >= 0 && end > start ? uri.slice(start + 2, end) : undefined;
-}
-
-/** `project_path` as namespace (groups and subgroups) and project. */
-export function gitlabProject(claims: Claims): { namespace: string; project: string } {
-  const path = claimText(claims, 'project_path') ?? '';
-  const slash = path.lastIndexOf('/');
-  return { namespace: path.slice(0, Math.max(slash, 0)), project: path.slice(slash + 1) };
 }
 
 /** A GitLab log section, collapsible in the job log. */

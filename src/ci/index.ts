@@ -1,7 +1,5 @@
 import type { Ci, CiId } from './ci.ts';
 
-export { CI_TITLES } from './ci.ts';
-
 import { githubActions } from './github.ts';
 import { gitlabCi } from './gitlab.ts';
 import { localMachine } from './local.ts';
@@ -15,12 +13,10 @@ export function detectCi(env: Env): CiId {
   return 'local';
 }
 
+/** The CI system of this run; the entry points choose it once and hand it down. */
 export function ciFor(env: Env): Ci {
   const id = detectCi(env);
   if (id === 'github') return githubActions(env);
   if (id === 'gitlab') return gitlabCi(env);
   return localMachine(env);
 }
-
-/** The CI system of this run, chosen once at start-up. */
-export const ci: Ci = ciFor(process.env);

@@ -1,12 +1,11 @@
 import fs from 'node:fs';
 import { type CrateSpec, metadataFor, readCrate } from '../artifacts/crate.ts';
 import { digestFile } from '../artifacts/digest.ts';
-import { gitlabCiFile, gitlabProject } from '../ci/gitlab.ts';
-import type { CauseKind } from '../diagnosis.ts';
 import { ActionError } from '../errors.ts';
 import { apiUrl, exists, type HttpResponse, jsonBody, parseJson, type RequestBody, send } from '../http.ts';
 import { log } from '../log.ts';
-import { claimText, workflowFile } from '../oidc.ts';
+import { claimText, gitlabCiFile, gitlabProject, workflowFile } from '../oidc.ts';
+import type { CauseKind } from '../types.ts';
 import { mintedCredential } from './credential.ts';
 import { heldVersion } from './held.ts';
 import type { Artifact, Registry, Target } from './registry.ts';

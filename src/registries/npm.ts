@@ -14,10 +14,10 @@ import {
   readNpmPackage,
   type SemVer,
 } from '../artifacts/npm-package.ts';
-import { gitlabCiFile, gitlabProject } from '../ci/gitlab.ts';
 import { ActionError } from '../errors.ts';
 import { apiUrl, exists, type HttpResponse, headerValue, parseJson, send } from '../http.ts';
-import { type Claims, claimText, decodeClaims, workflowFile } from '../oidc.ts';
+import { claimText, decodeClaims, gitlabCiFile, gitlabProject, workflowFile } from '../oidc.ts';
+import type { Claims } from '../types.ts';
 import { mintedCredential } from './credential.ts';
 import { heldVersion } from './held.ts';
 import type { Artifact, Credential, Registry, Target } from './registry.ts';

@@ -1,12 +1,11 @@
 import { STATUS_CODES } from 'node:http';
 import { digestFile } from '../artifacts/digest.ts';
 import { type NuGetPackage, readNupkg } from '../artifacts/nupkg.ts';
-import { gitlabProject } from '../ci/gitlab.ts';
 import { ActionError } from '../errors.ts';
 import { type HttpResponse, jsonBody, parseJson, send } from '../http.ts';
 import { log } from '../log.ts';
 import { multipartBody } from '../multipart.ts';
-import { claimText, workflowFile } from '../oidc.ts';
+import { claimText, gitlabProject, workflowFile } from '../oidc.ts';
 import { mintedCredential } from './credential.ts';
 import { type Artifact, afterFirstOf, type Registry, type Target } from './registry.ts';
 

@@ -1,6 +1,6 @@
 import type { SerializedBundle } from '@sigstore/bundle';
 import type { HttpResponse } from '../http.ts';
-import type { Claims } from '../oidc.ts';
+import type { Claims } from '../types.ts';
 
 /** A validated file, ready to publish. Registries extend it with what their upload needs. */
 export interface Artifact {

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { audienceVariable, gitlabCi, gitlabCiFile, gitlabProject } from '../../src/ci/gitlab.ts';
+import { audienceVariable, gitlabCi } from '../../src/ci/gitlab.ts';
 import { detectCi } from '../../src/ci/index.ts';
 import { plainLog } from '../../src/ci/plain.ts';
 import type { ActionError } from '../../src/errors.ts';
+import { gitlabCiFile, gitlabProject } from '../../src/oidc.ts';
 
 /** An unsigned JWT: the CI seam only reads claims, the registry verifies. */
 const jwt = (claims: Record<string, unknown>) =>

@@ -3,8 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { planReleases } from '../../src/flow/plan.ts';
 import { readInputs } from '../../src/inputs.ts';
-import { planReleases } from '../../src/plan.ts';
 import { FIXTURES } from '../helpers/action.ts';
 
 const FILES = [

@@ -1,18 +1,20 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { verifyIntact } from './artifacts/integrity.ts';
-import { ActionError } from './errors.ts';
-import { type Inputs, publishOptions } from './inputs.ts';
-import { isInside } from './paths.ts';
-import { entryFor, PUBLISHABLE_FILES, type RegistryId, registryForFile } from './registries/index.ts';
-import type { Artifact, Registry, Target } from './registries/registry.ts';
-import { Slots } from './slots.ts';
+import { verifyIntact } from '../artifacts/integrity.ts';
+import { ActionError } from '../errors.ts';
+import { type Inputs, publishOptions } from '../inputs.ts';
+import { isInside } from '../paths.ts';
+import { entryFor, PUBLISHABLE_FILES, type RegistryId, registryForFile } from '../registries/index.ts';
+import type { Artifact, PublishOptions, Registry, Target } from '../registries/registry.ts';
+import { Slots } from '../slots.ts';
 
 /** Everything going to one registry instance, validated and in upload order. */
 export interface Release {
   registry: Registry<Artifact>;
   target: Target;
   artifacts: Artifact[];
+  /** The inputs the registry's exchange and upload read, taken from the inputs once. */
+  options: PublishOptions;
 }
 
 /** Files that sit beside packages but are never uploaded on their own (signatures, attestations). */
@@ -82,12 +84,13 @@ export async function planReleases(inputs: Inputs): Promise<Release[]> {
       );
     }
   }
+  const options = publishOptions(inputs);
   const releases: Release[] = [];
   const problems: ActionError[] = [];
   for (const [id, names] of byRegistry) {
     const registry = await entryFor(id).load();
     const target = registry.target(id, inputs.repositoryUrl, inputs.audience);
-    registry.validate?.(target, publishOptions(inputs), !inputs.password);
+    registry.validate?.(target, options, !inputs.password);
     // A few files at once: one's disk reads overlap another's hashing.
     const slots = new Slots(INSPECTED_AT_ONCE);
     const inspected = await Promise.all(
@@ -109,7 +112,7 @@ export async function planReleases(inputs: Inputs): Promise<Release[]> {
     const artifacts = inspected.filter((a): a is Artifact => !(a instanceof ActionError));
     problems.push(...inspected.filter((a): a is ActionError => a instanceof ActionError));
     if (problems.length === 0)
-      releases.push({ registry, target, artifacts: registry.order(artifacts, publishOptions(inputs)) });
+      releases.push({ registry, target, artifacts: registry.order(artifacts, options), options });
   }
   const [first] = problems;
   if (first && problems.length === 1) throw first;
@@ -119,4 +122,17 @@ export async function planReleases(inputs: Inputs): Promise<Release[]> {
     });
   }
   return releases;
+}
+
+/** The plan as the log and the summary show it: per registry, where it goes and every file. */
+export function describePlan(releases: Release[], inputs: Inputs): string {
+  const lines: string[] = [];
+  for (const { target, artifacts } of releases) {
+    lines.push(`${target.name} at ${target.url.href}, token exchange at ${target.mintUrl.href}:`);
+    for (const a of artifacts) {
+      lines.push(`  ${a.file}  ${a.name} ${a.version}  ${a.size} bytes`);
+      if (inputs.printHash) lines.push(`    sha256 ${a.sha256}`, `    blake2b-256 ${a.blake2_256}`);
+    }
+  }
+  return lines.join('\n');
 }

@@ -1,0 +1,134 @@
+import { ActionError } from '../errors.ts';
+import { log } from '../log.ts';
+import { decodeClaims } from '../oidc.ts';
+import type { Artifact, Credential } from '../registries/registry.ts';
+import type { Claims } from '../types.ts';
+import type { Part } from './part.ts';
+import { explainPublisherFailure } from './publisher.ts';
+
+/** Mint again when the token has less than this left, so a long release never uploads with a dead one. */
+const REFRESH_MARGIN_MS = 2 * 60_000;
+
+/** The exchange a file's token comes from: one per package where the registry scopes tokens so (npm). */
+export function exchangeScope(part: Part, artifact: Artifact): string {
+  return part.release.registry.exchangeScope?.(artifact) ?? '';
+}
+
+/**
+ * One registry's tokens: exchanged once per scope, shared by parallel uploads, exchanged again before they
+ * expire where the CI system gives a new JWT, and revoked at the end. Where the job holds one fixed JWT per
+ * audience (GitLab), each exchange gets a single attempt and no renewal.
+ */
+export class Credentials {
+  /** The claims of the last JWT fetched, for explaining a publisher mismatch. */
+  claims: Claims | undefined;
+  private readonly current = new Map<string, Credential>();
+  /** Exchanges under way, by scope, so parallel uploads wait for the same one. */
+  private readonly exchanging = new Map<string, Promise<Credential>>();
+  /** Tokens replaced by a fresher one, revoked at the end with the current ones. */
+  private readonly retired: Credential[] = [];
+  /** The token could not be renewed (one JWT per job), which was said once. */
+  private renewalRefused = false;
+
+  constructor(private readonly part: Part) {}
+
+  /** A JWT for this audience; its claims are kept for the diagnosis. */
+  async idToken(audience: string): Promise<string> {
+    const jwt = await this.part.ci.idToken(audience, this.part.release.target.id);
+    this.claims = decodeClaims(jwt);
+    return jwt;
+  }
+
+  /** The claims and form values, and the causes they leave possible, added to a publisher failure. */
+  explain(err: unknown, artifacts: Artifact[]): Promise<unknown> {
+    return explainPublisherFailure(err, this.part, this.claims, artifacts);
+  }
+
+  async for(artifact: Artifact): Promise<Credential> {
+    const { release, inputs, ci } = this.part;
+    const scope = exchangeScope(this.part, artifact);
+    const current = this.current.get(scope);
+    if (inputs.password) {
+      const credential = current ?? release.registry.staticCredential(inputs.password, release.options);
+      this.current.set(scope, credential);
+      return credential;
+    }
+    const expiring = current?.expiresAt !== undefined && current.expiresAt - Date.now() < REFRESH_MARGIN_MS;
+    if (current && !expiring) return current;
+    if (current && !ci.freshIdTokens) {
+      // A second exchange would send the job's one JWT again, which the registry refuses as used.
+      if (!this.renewalRefused) {
+        this.renewalRefused = true;
+        log.warning(
+          `The ${release.target.title} token expires soon, and ${ci.title} gives this job no second ID token to exchange: the remaining files go up with it while it lasts (split a very long release into several jobs).`,
+        );
+      }
+      return current;
+    }
+    // Parallel uploads that find the token expiring share one exchange.
+    const pending = this.exchanging.get(scope) ?? this.exchange(scope, current);
+    this.exchanging.set(scope, pending);
+    return pending.finally(() => this.exchanging.delete(scope));
+  }
+
+  /** Revokes every token this run minted, replaced ones included; one that cannot be revoked expires. */
+  async revokeAll(): Promise<void> {
+    for (const credential of [...this.retired, ...this.current.values()]) await this.revoke(credential);
+  }
+
+  private async exchange(scope: string, current: Credential | undefined): Promise<Credential> {
+    const { registry, target, artifacts, options } = this.part.release;
+    if (current) log.info(`The ${target.title} token expires soon; exchanging a new one.`);
+    this.part.ci.checkIdTokens();
+    const audience = await registry.audience(target);
+    let credential: Credential;
+    const inScope = artifacts.filter((a) => exchangeScope(this.part, a) === scope);
+    try {
+      credential = await registry.mint(target, this.exchangeIdToken(audience), inScope, options);
+    } catch (err) {
+      throw await this.explain(err, inScope);
+    }
+    // Uploads under way may still use the old token: it is revoked with the others at the end.
+    if (current) this.retired.push(current);
+    this.current.set(scope, credential);
+    const expires = credential.expiresAt ? new Date(credential.expiresAt).toISOString() : 'unknown';
+    log.info(`Exchanged the OIDC token for a short-lived ${target.title} token (expires ${expires}).`);
+    return credential;
+  }
+
+  /**
+   * The ID token for one exchange. Where the job holds one fixed JWT per audience (GitLab), an exchange gets
+   * a single attempt: another would send the same JWT, which the registry refuses as already used.
+   */
+  private exchangeIdToken(audience: string): () => Promise<string> {
+    const { ci, release } = this.part;
+    let attempts = 0;
+    return async () => {
+      attempts++;
+      if (attempts > 1 && !ci.freshIdTokens) {
+        const { title } = release.target;
+        throw new ActionError(
+          `The token exchange at ${title} needs another attempt, which ${ci.title} cannot give it.`,
+          {
+            cause: `The first attempt got no usable answer (a timeout or a fault of ${title}). ${ci.title} gives a job one ID token per audience, fixed when the job starts, and ${title} refuses a token it has seen, so the exchange is not retried with the same one.`,
+            fix: 'Re-run the job: a new job gets a new ID token.',
+          },
+        );
+      }
+      return this.idToken(audience);
+    };
+  }
+
+  private async revoke(credential: Credential): Promise<void> {
+    const { registry, target } = this.part.release;
+    if (!registry.revoke || !credential.trusted) return;
+    try {
+      await registry.revoke(target, credential);
+      log.info(`Revoked the short-lived ${target.title} token.`);
+    } catch (err) {
+      log.warning(
+        `Could not revoke the ${target.title} token (it expires by itself): ${(err as Error).message}`,
+      );
+    }
+  }
+}

@@ -1,0 +1,56 @@
+import { ActionError } from '../errors.ts';
+import type { Inputs } from '../inputs.ts';
+import type { PublishedFile } from '../types.ts';
+import { waitUntilInstallable } from '../wait.ts';
+import type { Part } from './part.ts';
+
+/** What the dry run would poll, with the `wait` input. */
+export async function waitPlan(part: Part): Promise<string[]> {
+  const { release, inputs } = part;
+  if (!inputs.wait) return [];
+  const { registry, target, artifacts, options } = release;
+  const checks = await registry.installChecks(target, artifacts, options, new Set(artifacts));
+  return [
+    `Would wait up to ${inputs.waitTimeoutMs / 1000} s until installable, polling:`,
+    ...checks.map((c) => `  ${c.what}: ${c.url.href}`),
+  ];
+}
+
+/**
+ * Waits until every version the run uploaded or found there can be installed, and marks their entries; a
+ * version that is not installable by the deadline is the run's failure.
+ */
+export async function waitForAll(parts: Part[], results: PublishedFile[], inputs: Inputs): Promise<unknown> {
+  const missing = (await Promise.all(parts.map((part) => waitForRelease(part, results)))).flat();
+  if (missing.length === 0) return undefined;
+  return new ActionError(
+    `Every file was published, but ${missing.length === 1 ? 'a version is' : `${missing.length} versions are`} not installable yet after ${inputs.waitTimeoutMs / 1000} s.`,
+    {
+      cause:
+        'The registry lists new versions in the index its installers read some time after the upload (a CDN or an index job); it has not caught up yet.',
+      fix: "Nothing needs uploading again: re-run the job with 'skip-existing: true' (it sends nothing twice) to wait again, or raise 'wait-timeout'.",
+      details: missing,
+    },
+  );
+}
+
+async function waitForRelease(part: Part, results: PublishedFile[]): Promise<string[]> {
+  const { registry, target, artifacts, options } = part.release;
+  const entries = new Map(results.filter((r) => r.registry === target.id).map((r) => [r.file, r]));
+  const done = artifacts.filter((a) => ['uploaded', 'skipped'].includes(entries.get(a.file)?.status ?? ''));
+  if (done.length === 0) return [];
+  const uploaded = new Set(done.filter((a) => entries.get(a.file)?.status === 'uploaded'));
+  const checks = await registry.installChecks(target, done, options, uploaded);
+  const availability = await waitUntilInstallable(target.title, checks, part.inputs.waitTimeoutMs);
+  const missing: string[] = [];
+  for (const [check, seconds] of availability) {
+    for (const file of check.files) {
+      const found = entries.get(file);
+      if (!found) continue;
+      found.available = seconds !== undefined;
+      if (seconds !== undefined) found.available_after_s = seconds;
+    }
+    if (seconds === undefined) missing.push(`${check.what}: not yet at ${check.url.href}`);
+  }
+  return missing;
+}
