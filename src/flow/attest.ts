@@ -54,7 +54,7 @@ export async function attest(part: Part): Promise<string | undefined> {
     say(`No ${spec.kind}s for ${target.title}: ${missing}`);
     return undefined;
   }
-  const { describeAttestations, signAttestations } = await import('../attestations.ts');
+  const { describeAttestations, signAttestations } = await import('../attestation/sign.ts');
   const context = { target, options, env };
   const results = await signAttestations(
     artifacts.map((artifact) => ({

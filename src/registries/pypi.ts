@@ -1,12 +1,12 @@
 import { metadataFormFields } from '../artifacts/core-metadata.ts';
 import { digestFile } from '../artifacts/digest.ts';
 import { normalizeName, type PythonDistribution, readPythonDistribution } from '../artifacts/python.ts';
+import { publishStatement, toPep740 } from '../attestation/pep740.ts';
 import { ActionError } from '../errors.ts';
 import { exists, type HttpResponse, jsonBody, parseJson, send } from '../http.ts';
 import { log } from '../log.ts';
 import { multipartBody } from '../multipart.ts';
 import { claimText, gitlabCiFile, gitlabProject, workflowFile } from '../oidc.ts';
-import { publishStatement, toPep740 } from '../pep740.ts';
 import { mintedCredential } from './credential.ts';
 import { type Artifact, afterFirstOf, type Registry, type Target } from './registry.ts';
 

@@ -6,12 +6,12 @@
 import { X509Certificate } from 'node:crypto';
 import { bundleFromJSON } from '@sigstore/bundle';
 import type { TrustedRoot } from '@sigstore/protobuf-specs';
-import type { Pep740Attestation } from '../../src/pep740.ts';
+import type { Pep740Attestation } from '../../src/attestation/pep740.ts';
 import { GITHUB_ISSUER, GITLAB_ISSUER } from './issuer.ts';
 import { normalizeName, parseVersion, pyBytesRepr, pyRepr } from './python.ts';
 import { type Extensions, extensionText, FULCIO_OIDS, verifyBundle } from './sigstore-verify.ts';
 
-export type { Pep740Attestation } from '../../src/pep740.ts';
+export type { Pep740Attestation } from '../../src/attestation/pep740.ts';
 
 /** A GitHub trusted publisher's attestation identity (pypi-attestations' GitHubPublisher). */
 export interface GitHubIdentity {

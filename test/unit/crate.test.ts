@@ -5,13 +5,8 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { create as createTar } from 'tar';
-import {
-  CRATES_IO_INDEX,
-  metadataFor,
-  normalizePlatform,
-  normalizeVersionReq,
-  readCrate,
-} from '../../src/artifacts/crate.ts';
+import { normalizePlatform, normalizeVersionReq } from '../../src/artifacts/cargo-syntax.ts';
+import { CRATES_IO_INDEX, metadataFor, readCrate } from '../../src/artifacts/crate.ts';
 import { ActionError } from '../../src/errors.ts';
 import { makeCrate } from '../fakes/crates.ts';
 import { FIXTURES } from '../helpers/action.ts';

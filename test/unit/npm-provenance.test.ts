@@ -2,7 +2,11 @@
 // statement written out by hand from npm's code for the same run.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { gitlabProvenanceStatement, npmPurl, provenanceStatement } from '../../src/registries/npm.ts';
+import {
+  gitlabProvenanceStatement,
+  npmPurl,
+  provenanceStatement,
+} from '../../src/attestation/npm-provenance.ts';
 import { defaultClaims, defaultGitLabClaims } from '../fakes/issuer.ts';
 
 /** The variables libnpmpublish reads on GitHub Actions, for the run defaultClaims() describes. */

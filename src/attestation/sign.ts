@@ -6,10 +6,10 @@
 // the bundle, and no other run should pay for loading them.
 import { bundleToJSON, type SerializedBundle } from '@sigstore/bundle';
 import { DSSEBundleBuilder, FulcioSigner, InternalError, RekorWitness } from '@sigstore/sign';
-import { ActionError } from './errors.ts';
-import { PUBLIC_GOOD_REKOR } from './inputs.ts';
-import { decodeClaims } from './oidc.ts';
-import type { Claims } from './types.ts';
+import { ActionError } from '../errors.ts';
+import { PUBLIC_GOOD_REKOR } from '../inputs.ts';
+import { decodeClaims } from '../oidc.ts';
+import type { Claims } from '../types.ts';
 
 const IN_TOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
 /** Per request; @sigstore/sign's own default is no retry at all. */
