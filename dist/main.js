@@ -1,2 +1,2 @@
 import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);
-import{a as o,b as i}from"./chunks/chunk-LIFMZIKO.js";import{g as m}from"./chunks/chunk-EAE7ALDG.js";import"./chunks/chunk-FPEOWVOM.js";import{t as r}from"./chunks/chunk-QHF2J24E.js";import"./chunks/chunk-67BG23Y2.js";var t=o(process.env);r(t.log);await i(t,()=>m());
+import{a as o,b as m}from"./chunks/chunk-5OVRZ3ZA.js";import{g as t}from"./chunks/chunk-NQCWKI2I.js";import"./chunks/chunk-26O462WK.js";import{u as r}from"./chunks/chunk-JBE6JGMP.js";import"./chunks/chunk-67BG23Y2.js";var i=o(process.env);r(i);await m(i,()=>t());

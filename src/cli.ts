@@ -1,10 +1,9 @@
 #!/usr/bin/env node
-import fs from 'node:fs';
 import { ciFor } from './ci/index.ts';
 import { type CommandLine, HELP, OPTION_NAMES, parseCommandLine, UsageError } from './command-line.ts';
 import { ActionError } from './errors.ts';
 import { validateInputs } from './inputs.ts';
-import { log, logTo } from './log.ts';
+import { log, outputTo, writeUserFile } from './output.ts';
 import { run } from './run.ts';
 import type { PublishedFile } from './types.ts';
 import { wording } from './wording.ts';
@@ -14,8 +13,7 @@ function save(commandLine: CommandLine, results: PublishedFile[]): void {
   const json = JSON.stringify(results);
   const write = (file: string, text: string, append: boolean) => {
     try {
-      if (append) fs.appendFileSync(file, text);
-      else fs.writeFileSync(file, text);
+      writeUserFile(file, text, append);
     } catch (err) {
       throw new ActionError(`Could not write ${file}: ${(err as Error).message}`, {
         fix: 'Point --output and --dotenv at a writable path.',
@@ -27,7 +25,7 @@ function save(commandLine: CommandLine, results: PublishedFile[]): void {
 }
 
 const ci = ciFor(process.env);
-logTo(ci.log);
+outputTo(ci);
 wording.useFlags(OPTION_NAMES);
 
 let commandLine: CommandLine | undefined;

@@ -47,3 +47,19 @@ export class ActionError extends Error {
     return [...lines, ...this.details].join('\n');
   }
 }
+
+/**
+ * A refused upload that none of the registry's known answers explains: a 5xx is the fault of `server` (e.g.
+ * 'The index') and worth a re-run; any other status is about what was sent, which `sent` explains.
+ */
+export function unexplainedRefusal(
+  message: string,
+  status: number,
+  server: string,
+  sent: { cause: string; fix: string },
+): ActionError {
+  return new ActionError(
+    message,
+    status >= 500 ? { cause: `${server} had a fault.`, fix: 'Re-run the job.' } : sent,
+  );
+}

@@ -1,6 +1,6 @@
 import { ActionError } from './errors.ts';
 import { checkTransport } from './http.ts';
-import { log } from './log.ts';
+import { log } from './output.ts';
 import { type FileSystemView, isInside, NATIVE_FILE_SYSTEM } from './paths.ts';
 import { REGISTRY_IDS, type RegistryId } from './registries/index.ts';
 import type { PublishOptions } from './registries/registry.ts';

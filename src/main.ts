@@ -1,8 +1,8 @@
 import { ciFor } from './ci/index.ts';
 import { readInputs } from './inputs.ts';
-import { logTo } from './log.ts';
+import { outputTo } from './output.ts';
 import { run } from './run.ts';
 
 const ci = ciFor(process.env);
-logTo(ci.log);
+outputTo(ci);
 await run(ci, () => readInputs());

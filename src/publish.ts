@@ -9,7 +9,7 @@ import { type Env, type Part, toSend } from './flow/part.ts';
 import { describePlan, planReleases } from './flow/plan.ts';
 import { failedAll, partialFailure, uploadAll } from './flow/upload.ts';
 import type { Inputs } from './inputs.ts';
-import { log } from './log.ts';
+import { log } from './output.ts';
 import type { PublishedFile } from './types.ts';
 
 export interface PublishOutcome {

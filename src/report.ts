@@ -1,17 +1,11 @@
-import type { Ci } from './ci/ci.ts';
 import { ActionError } from './errors.ts';
-import { log } from './log.ts';
+import { endRun, log } from './output.ts';
 import type { PublishedFile } from './types.ts';
 import { wording } from './wording.ts';
 
 /** Writes the `published` output and the summary; a failed release still says what went through. */
-export async function report(
-  ci: Ci,
-  results: PublishedFile[],
-  failure: unknown,
-  blocks: string[],
-): Promise<void> {
-  await ci.end({ results, blocks, failure: failure === undefined ? undefined : explainFailure(failure) });
+export async function report(results: PublishedFile[], failure: unknown, blocks: string[]): Promise<void> {
+  await endRun({ results, blocks, failure: failure === undefined ? undefined : explainFailure(failure) });
 }
 
 /** An expected failure prints its explanation; anything else is a bug, and says so without a stack trace. */

@@ -25,5 +25,5 @@ export async function run(
   } catch (err) {
     failure ??= err;
   }
-  await report(ci, outcome.results, failure, outcome.summary);
+  await report(outcome.results, failure, outcome.summary);
 }

@@ -1,6 +1,6 @@
 import { ActionError } from './errors.ts';
 import { headerValue, send } from './http.ts';
-import { log } from './log.ts';
+import { log } from './output.ts';
 import type { InstallCheck } from './registries/registry.ts';
 
 /** Index pages of big projects (every file of every release) run to megabytes. */

@@ -1,5 +1,5 @@
-import { log } from '../log.ts';
 import { SIGSTORE_AUDIENCE } from '../oidc.ts';
+import { log } from '../output.ts';
 import type { Claims } from '../types.ts';
 import { type Part, toSend } from './part.ts';
 

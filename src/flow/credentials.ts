@@ -1,6 +1,6 @@
 import { ActionError } from '../errors.ts';
-import { log } from '../log.ts';
 import { decodeClaims } from '../oidc.ts';
+import { log } from '../output.ts';
 import type { Artifact, Credential } from '../registries/registry.ts';
 import type { Claims } from '../types.ts';
 import type { Part } from './part.ts';

@@ -1,4 +1,4 @@
-import { log } from '../log.ts';
+import { log } from '../output.ts';
 import { attestationsApply } from './attest.ts';
 import { Credentials } from './credentials.ts';
 import { waitPlan } from './installable.ts';

@@ -1,5 +1,5 @@
 import { ActionError } from '../errors.ts';
-import { log } from '../log.ts';
+import { log } from '../output.ts';
 import type { Artifact, HeldFile } from '../registries/registry.ts';
 import type { Part } from './part.ts';
 

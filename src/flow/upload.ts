@@ -1,5 +1,5 @@
 import { ActionError } from '../errors.ts';
-import { log } from '../log.ts';
+import { log } from '../output.ts';
 import type { Artifact } from '../registries/registry.ts';
 import { Slots } from '../slots.ts';
 import type { PublishedFile } from '../types.ts';

@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import { type CrateSpec, metadataFor, readCrate } from '../artifacts/crate.ts';
 import { digestFile } from '../artifacts/digest.ts';
-import { ActionError } from '../errors.ts';
+import { ActionError, unexplainedRefusal } from '../errors.ts';
 import { apiUrl, exists, type HttpResponse, jsonBody, parseJson, type RequestBody, send } from '../http.ts';
-import { log } from '../log.ts';
 import { claimText, gitlabCiFile, gitlabProject, workflowFile } from '../oidc.ts';
+import { log } from '../output.ts';
 import type { CauseKind } from '../types.ts';
 import { mintedCredential } from './credential.ts';
 import { heldVersion } from './held.ts';
@@ -206,12 +206,9 @@ function publishFailure(
       fix: 'Exclude files from the package (`exclude` / `include` in Cargo.toml), or ask the registry admins for a higher limit.',
     });
   }
-  return new ActionError(message, {
-    cause:
-      res.status >= 500
-        ? 'The registry had a fault.'
-        : 'The registry refused the crate; its reason is above.',
-    fix: res.status >= 500 ? 'Re-run the job.' : 'Correct Cargo.toml and run `cargo package` again.',
+  return unexplainedRefusal(message, res.status, 'The registry', {
+    cause: 'The registry refused the crate; its reason is above.',
+    fix: 'Correct Cargo.toml and run `cargo package` again.',
   });
 }
 

@@ -1,4 +1,4 @@
-import { log } from '../log.ts';
+import { log } from '../output.ts';
 import type { Credential } from './registry.ts';
 
 /** An expiry as registries word it: Unix seconds, Unix milliseconds or an ISO date. */

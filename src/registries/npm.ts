@@ -15,7 +15,7 @@ import {
   type SemVer,
 } from '../artifacts/npm-package.ts';
 import { gitlabProvenanceStatement, provenanceStatement } from '../attestation/npm-provenance.ts';
-import { ActionError } from '../errors.ts';
+import { ActionError, unexplainedRefusal } from '../errors.ts';
 import { apiUrl, exists, type HttpResponse, headerValue, parseJson, send } from '../http.ts';
 import { claimText, decodeClaims, gitlabCiFile, gitlabProject, workflowFile } from '../oidc.ts';
 import type { Claims } from '../types.ts';
@@ -157,12 +157,9 @@ function publishFailure(
       aboutPublisher: credential.trusted,
     });
   }
-  return new ActionError(message, {
-    cause:
-      res.status >= 500
-        ? 'The registry had a fault.'
-        : 'The registry could not accept the package; its reason is above.',
-    fix: res.status >= 500 ? 'Re-run the job.' : 'Correct package.json and rebuild with `npm pack`.',
+  return unexplainedRefusal(message, res.status, 'The registry', {
+    cause: 'The registry could not accept the package; its reason is above.',
+    fix: 'Correct package.json and rebuild with `npm pack`.',
   });
 }
 

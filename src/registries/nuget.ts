@@ -1,11 +1,11 @@
 import { STATUS_CODES } from 'node:http';
 import { digestFile } from '../artifacts/digest.ts';
 import { type NuGetPackage, readNupkg } from '../artifacts/nupkg.ts';
-import { ActionError } from '../errors.ts';
+import { ActionError, unexplainedRefusal } from '../errors.ts';
 import { type HttpResponse, jsonBody, parseJson, send } from '../http.ts';
-import { log } from '../log.ts';
 import { multipartBody } from '../multipart.ts';
 import { claimText, gitlabProject, workflowFile } from '../oidc.ts';
+import { log } from '../output.ts';
 import { mintedCredential } from './credential.ts';
 import { type Artifact, afterFirstOf, type Registry, type Target } from './registry.ts';
 
@@ -194,12 +194,9 @@ function pushFailure(target: Target, pkg: NuGetArtifact, res: HttpResponse, trus
       fix: 'Make the package smaller (move large assets out of it).',
     });
   }
-  return new ActionError(message, {
-    cause:
-      res.status >= 500
-        ? 'The registry had a fault.'
-        : 'The registry refused the package; its reason is above.',
-    fix: res.status >= 500 ? 'Re-run the job.' : REBUILD,
+  return unexplainedRefusal(message, res.status, 'The registry', {
+    cause: 'The registry refused the package; its reason is above.',
+    fix: REBUILD,
   });
 }
 

@@ -2,11 +2,11 @@ import { metadataFormFields } from '../artifacts/core-metadata.ts';
 import { digestFile } from '../artifacts/digest.ts';
 import { normalizeName, type PythonDistribution, readPythonDistribution } from '../artifacts/python.ts';
 import { publishStatement, toPep740 } from '../attestation/pep740.ts';
-import { ActionError } from '../errors.ts';
+import { ActionError, unexplainedRefusal } from '../errors.ts';
 import { exists, type HttpResponse, jsonBody, parseJson, send } from '../http.ts';
-import { log } from '../log.ts';
 import { multipartBody } from '../multipart.ts';
 import { claimText, gitlabCiFile, gitlabProject, workflowFile } from '../oidc.ts';
+import { log } from '../output.ts';
 import { mintedCredential } from './credential.ts';
 import { type Artifact, afterFirstOf, type Registry, type Target } from './registry.ts';
 
@@ -173,10 +173,9 @@ function uploadFailure(target: Target, artifact: PythonArtifact, res: HttpRespon
       fix: 'Ask the index admins to raise the project’s file size limit, or make the file smaller.',
     });
   }
-  return new ActionError(message, {
-    cause:
-      res.status >= 500 ? 'The index had a fault.' : 'The index rejected the upload; its reason is above.',
-    fix: res.status >= 500 ? 'Re-run the job.' : 'Correct the package metadata or the file and rebuild.',
+  return unexplainedRefusal(message, res.status, 'The index', {
+    cause: 'The index rejected the upload; its reason is above.',
+    fix: 'Correct the package metadata or the file and rebuild.',
   });
 }
 

@@ -1,6 +1,6 @@
 import { digestFile } from '../artifacts/digest.ts';
 import { type GemSpec, readGem } from '../artifacts/gem.ts';
-import { ActionError } from '../errors.ts';
+import { ActionError, unexplainedRefusal } from '../errors.ts';
 import { fileChunks } from '../file-chunks.ts';
 import { apiUrl, exists, type HttpResponse, jsonBody, parseJson, send } from '../http.ts';
 import { claimText, workflowFile } from '../oidc.ts';
@@ -84,12 +84,9 @@ function pushFailure(target: Target, gem: GemArtifact, res: HttpResponse): Actio
       aboutPublisher: true,
     });
   }
-  return new ActionError(message, {
-    cause:
-      res.status >= 500
-        ? 'The registry had a fault.'
-        : 'The registry could not process the gem; its reason is above.',
-    fix: res.status >= 500 ? 'Re-run the job.' : 'Check the gemspec and rebuild with `gem build`.',
+  return unexplainedRefusal(message, res.status, 'The registry', {
+    cause: 'The registry could not process the gem; its reason is above.',
+    fix: 'Check the gemspec and rebuild with `gem build`.',
   });
 }
 

@@ -1,7 +1,7 @@
 // The polling loop on a virtual clock: back-off, Retry-After, the progress line, the deadline.
 import assert from 'node:assert/strict';
 import { after, afterEach, before, test } from 'node:test';
-import { log } from '../../src/log.ts';
+import { log } from '../../src/output.ts';
 import type { InstallCheck } from '../../src/registries/registry.ts';
 import { clock, waitUntilInstallable } from '../../src/wait.ts';
 import { type Listening, listen, send } from '../fakes/http.ts';
