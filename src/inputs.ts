@@ -1,5 +1,6 @@
 import { ActionError } from './errors.ts';
 import { checkTransport } from './http.ts';
+import { PUBLIC_GOOD_FULCIO, PUBLIC_GOOD_REKOR } from './oidc.ts';
 import { log } from './output.ts';
 import { type FileSystemView, isInside, NATIVE_FILE_SYSTEM } from './paths.ts';
 import { REGISTRY_IDS, type RegistryId } from './registries/index.ts';
@@ -117,10 +118,6 @@ function parseRegistry(source: InputSource): RegistryChoice {
     fix: `Use one of: auto, ${REGISTRY_IDS.join(', ')}.`,
   });
 }
-
-/** The public-good Sigstore instances, which PyPI's verification trusts. */
-export const PUBLIC_GOOD_FULCIO = 'https://fulcio.sigstore.dev';
-export const PUBLIC_GOOD_REKOR = 'https://rekor.sigstore.dev';
 
 /** A service address: a valid URL without credentials, https (or http to this machine only). */
 function urlInput(label: string, value: string, examples: string): URL {

@@ -3,6 +3,10 @@ import type { Claims } from './types.ts';
 /** The audience Fulcio requires of an OIDC token. */
 export const SIGSTORE_AUDIENCE = 'sigstore';
 
+/** The public-good Sigstore instances, which PyPI's verification trusts. */
+export const PUBLIC_GOOD_FULCIO = 'https://fulcio.sigstore.dev';
+export const PUBLIC_GOOD_REKOR = 'https://rekor.sigstore.dev';
+
 export function claimText(claims: Claims | undefined, name: string): string | undefined {
   const value = claims?.[name];
   return typeof value === 'string' || typeof value === 'number' ? String(value) : undefined;

@@ -7,8 +7,7 @@
 import { bundleToJSON, type SerializedBundle } from '@sigstore/bundle';
 import { DSSEBundleBuilder, FulcioSigner, InternalError, RekorWitness } from '@sigstore/sign';
 import { ActionError } from '../errors.ts';
-import { PUBLIC_GOOD_REKOR } from '../inputs.ts';
-import { decodeClaims } from '../oidc.ts';
+import { decodeClaims, PUBLIC_GOOD_REKOR } from '../oidc.ts';
 import type { Claims } from '../types.ts';
 
 const IN_TOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
