@@ -1,5 +1,5 @@
 // PEP 740 for PyPI: the publish attestation's statement, and the attestation object PyPI takes in an upload's
-// `attestations` field, made from the Sigstore bundle attestations.ts signs. Pure data: pypi.ts loads this
+// `attestations` field, made from the Sigstore bundle sign.ts signs. Pure data: pypi.ts loads this
 // module with every run, Sigstore's libraries stay out of it.
 import type { SerializedBundle } from '@sigstore/bundle';
 

@@ -15,7 +15,7 @@ export interface Artifact {
   /** Problems worth a warning that do not stop the upload. */
   warnings: string[];
   /**
-   * The Sigstore bundles of this file's attestations, signed before the exchange (attestations.ts) and sent with
+   * The Sigstore bundles of this file's attestations, signed before the exchange (attestation/sign.ts) and sent with
    * its upload in the registry's form (PyPI: PEP 740 objects; npm: the `.sigstore` attachment).
    */
   attestations?: SerializedBundle[];
@@ -108,7 +108,7 @@ export interface AttestationContext {
   env: Record<string, string | undefined>;
 }
 
-/** A registry's attestations; attestations.ts signs them, the same way for every registry. */
+/** A registry's attestations; attestation/sign.ts signs them, the same way for every registry. */
 export interface Attestations<A extends Artifact = Artifact> {
   /** What one is called in the log and summary, e.g. 'PEP 740 attestation'. */
   kind: string;
