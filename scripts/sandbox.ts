@@ -1,6 +1,6 @@
 // Runs the bundled action end to end with no account: a local OIDC issuer, a mocked Sigstore (Fulcio + Rekor)
 // and emulators of PyPI (verifying PEP 740 attestations), RubyGems, crates.io, npm and NuGet on 127.0.0.1, the
-// shared fixtures (and a generated .nupkg) as the releases, then prints each log as GitHub's log page shows it
+// project's fixtures (and a generated .nupkg) as the releases, then prints each log as GitHub's log page shows it
 // (RUNNER_DEBUG=1 shows debug lines, as step debug logging does).
 import fs from 'node:fs';
 import os from 'node:os';

@@ -16,7 +16,7 @@ import { runAction } from '../helpers/action.ts';
 import { clientPath, skipWithout } from '../helpers/clients.ts';
 import { mintGemKey } from '../helpers/tokens.ts';
 
-const FIXTURE = path.resolve(import.meta.dirname, '../../../shared/fixtures/rubygems/tp_sample-0.1.0.gem');
+const FIXTURE = path.resolve(import.meta.dirname, '../fixtures/rubygems/tp_sample-0.1.0.gem');
 
 let issuer: Issuer;
 let rg: RubyGems;

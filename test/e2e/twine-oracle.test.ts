@@ -15,7 +15,7 @@ import { runAction } from '../helpers/action.ts';
 import { clientPath, skipWithout } from '../helpers/clients.ts';
 import { mintPyPIToken } from '../helpers/tokens.ts';
 
-const FIXTURES = join(import.meta.dirname, '../../../shared/fixtures/pypi');
+const FIXTURES = join(import.meta.dirname, '../fixtures/pypi');
 const SDIST = 'tp-sample-0.1.0.tar.gz';
 const WHEEL = 'tp_sample-0.1.0-py3-none-any.whl';
 
