@@ -38,6 +38,10 @@ try {
 }
 if (commandLine?.help) {
   process.stdout.write(`${HELP}\n`);
+} else if (commandLine?.version) {
+  // The package's own manifest, beside dist/ (or src/) wherever npm installed it.
+  const manifest = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+  process.stdout.write(`${manifest.version}\n`);
 } else if (commandLine) {
   const given = commandLine;
   if (given.passwordOnCommandLine)
