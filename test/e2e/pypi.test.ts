@@ -308,6 +308,29 @@ describe('PyPI end to end (bundled action on Node 24)', () => {
     assert.equal(pypi.mintRequests, 0);
   });
 
+  it("takes gh-action-pypi-publish's old input spellings, warning once for each (action.yml adds no warning)", async () => {
+    const result = await run({
+      inputs: {
+        'repository-url': '',
+        repository_url: pypi.uploadUrl,
+        packages_dir: 'dist',
+        skip_existing: 'true',
+      },
+    });
+    assert.equal(result.code, 0, result.stdout);
+    assert.equal(pypi.files.size, 2);
+    for (const [old, name] of [
+      ['packages_dir', 'packages-dir'],
+      ['repository_url', 'repository-url'],
+      ['skip_existing', 'skip-existing'],
+    ]) {
+      const warnings = result.stdout
+        .split('\n')
+        .filter((line) => line.startsWith('::warning::') && line.includes(`'${old}'`));
+      assert.deepEqual(warnings, [`::warning::Input '${old}' is deprecated: rename it to '${name}'.`], old);
+    }
+  });
+
   it('dry-run prints the claims, the form values and the plan; never mints, never uploads', async () => {
     const result = await run({ inputs: { 'dry-run': 'true' } });
     assert.equal(result.code, 0, result.stdout);
