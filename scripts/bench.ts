@@ -266,7 +266,8 @@ async function machine() {
     ruby: await version('ruby', ['--version']),
     curl: await version('curl', ['--version']),
     python: await version('python3', ['--version']),
-    dist: process.env.TP_DIST ?? path.join(ROOT, 'dist'),
+    /** Relative to the repository, so the results name no folder of the machine they were measured on. */
+    dist: path.relative(ROOT, process.env.TP_DIST ?? path.join(ROOT, 'dist')) || '.',
     /** Other work on the machine disturbs wall times; the 1-minute load average says how much. */
     loadBefore: loadNow(),
   };
@@ -275,7 +276,7 @@ async function machine() {
 // ---- the cases -------------------------------------------------------------------------------------------
 
 /**
- * The shared fixtures, the sdist under its PEP 625 name: the emulator, like PyPI, refuses twine's upload of
+ * The project's fixtures, the sdist under its PEP 625 name: the emulator, like PyPI, refuses twine's upload of
  * the legacy one.
  */
 function stageFixtures(): { pypi: string[]; gem: string } {

@@ -1,6 +1,6 @@
 // Runs the bundled action end to end with no account: a local OIDC issuer, a mocked Sigstore (Fulcio + Rekor)
 // and emulators of PyPI (verifying PEP 740 attestations), RubyGems, crates.io, npm and NuGet on 127.0.0.1, the
-// shared fixtures (and a generated .nupkg) as the releases, then prints each log as GitHub's log page shows it
+// project's fixtures (and a generated .nupkg) as the releases, then prints each log as GitHub's log page shows it
 // (RUNNER_DEBUG=1 shows debug lines, as step debug logging does).
 import fs from 'node:fs';
 import os from 'node:os';
@@ -14,7 +14,9 @@ import { startPyPI } from '../test/fakes/pypi.ts';
 import { startRubyGems } from '../test/fakes/rubygems.ts';
 import { startSigstore } from '../test/fakes/sigstore.ts';
 import { type ActionRun, FIXTURES, findLeaks, runAction } from '../test/helpers/action.ts';
+import { packProject } from '../test/helpers/package.ts';
 import { renderRunnerLog } from '../test/helpers/runner-log.ts';
+import { publishRelease, releaseClaims, releasePublisher } from '../test/helpers/self-release.ts';
 
 // `npm run sandbox -- --gitlab`: one publish from a GitLab CI/CD job instead (scripts/sandbox-gitlab.ts).
 if (process.argv.includes('--gitlab')) {
@@ -99,17 +101,40 @@ try {
     inputs: { 'repository-url': nuget.url, user: 'octocat' },
     oidc,
   });
+  // The release (.github/workflows/release.yml): the project's own npm pack, published by this action with the
+  // release step's inputs from a job with the release's claims, with provenance the emulator verifies.
+  const project = await packProject(work);
+  issuer.claims = releaseClaims(project.version);
+  const self = await startNpm({
+    issuer,
+    publishers: { [project.name]: [releasePublisher()] },
+    trustedRoot: sigstore.trustedRoot,
+  });
+  self.addPackage(project.name, ['0.0.1']);
+  const release = await publishRelease(project.tarball, {
+    oidc,
+    registryUrl: self.url,
+    fulcioUrl: sigstore.fulcioUrl,
+    rekorUrl: sigstore.rekorUrl,
+  }).finally(() => self.close());
   const ok = [
     show('PyPI (emulator)', python, [...pypi.minted, ...issuer.issued]),
     show('RubyGems (emulator)', gem, [...rubygems.minted, ...issuer.issued]),
     show('crates.io (emulator)', crate, [...crates.minted, ...issuer.issued]),
     show('npm (emulator)', tarball, [...npm.minted, ...issuer.issued]),
     show('NuGet (emulator)', nupkg, [...nuget.minted, ...issuer.issued]),
+    show('trusted-publish publishes itself (release.yml, npm emulator)', release, [
+      ...self.minted,
+      ...issuer.issued,
+    ]),
   ].every(Boolean);
   console.log(`\nThe PyPI emulator holds: ${[...pypi.files.keys()].join(', ')}`);
   console.log(`with verified PEP 740 attestations for: ${[...pypi.provenance.keys()].join(', ')}`);
   console.log(`The RubyGems emulator holds: ${[...rubygems.versions.keys()].join(', ')}`);
   console.log(`The crates.io token was revoked ${crates.revocations.length} time(s) after the publish.`);
+  console.log(
+    `trusted-publish ${project.version} is on the npm emulator with verified provenance: ${self.provenance.has(`${project.name}@${project.version}`)}`,
+  );
   process.exitCode = ok ? 0 : 1;
 } finally {
   await Promise.all([pypi, rubygems, crates, npm, nuget, sigstore, issuer].map((server) => server.close()));

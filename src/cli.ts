@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import fs from 'node:fs';
 import { ciFor } from './ci/index.ts';
 import { type CommandLine, HELP, OPTION_NAMES, parseCommandLine, UsageError } from './command-line.ts';
 import { ActionError } from './errors.ts';
@@ -38,6 +39,10 @@ try {
 }
 if (commandLine?.help) {
   process.stdout.write(`${HELP}\n`);
+} else if (commandLine?.version) {
+  // The package's own manifest, beside dist/ (or src/) wherever npm installed it.
+  const manifest = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+  process.stdout.write(`${manifest.version}\n`);
 } else if (commandLine) {
   const given = commandLine;
   if (given.passwordOnCommandLine)

@@ -27,7 +27,8 @@ const OPTIONS = [
   ['wait-timeout', 'SECONDS', 'how long to wait before failing (default: 600)'],
   ['output', 'FILE', "write the 'published' JSON (every file and its status) to FILE"],
   ['dotenv', 'FILE', 'append TRUSTED_PUBLISH_PUBLISHED=<json> to FILE (GitLab artifacts:reports:dotenv)'],
-  ['help', null, 'print this help'],
+  ['help', null, 'print this help (also -h)'],
+  ['version', null, 'print the version'],
 ] as const;
 
 type OptionName = (typeof OPTIONS)[number][0];
@@ -39,6 +40,7 @@ const isBoolean = (name: string): boolean => OPTIONS.some(([n, value]) => n === 
 
 export const HELP = [
   'Usage: trusted-publish [options]',
+  '       trusted-publish --help | -h | --version',
   '',
   'Publishes built packages (wheels and sdists, gems, crates, npm tarballs, NuGet packages) with OIDC trusted',
   'publishing from GitHub Actions or GitLab CI/CD: the job’s ID token is exchanged for a short-lived registry',
@@ -60,7 +62,7 @@ export class UsageError extends ActionError {}
 function normalize(argv: string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] ?? '';
+    const arg = argv[i] === '-h' ? '--help' : (argv[i] ?? '');
     const negated = /^--no-(.+)$/.exec(arg)?.[1];
     if (negated && isBoolean(negated)) {
       out.push(`--${negated}=false`);
@@ -81,6 +83,7 @@ function normalize(argv: string[]): string[] {
 
 export interface CommandLine {
   help: boolean;
+  version: boolean;
   /** The inputs' raw values, for the validator every input goes through. */
   source: InputSource;
   output: string | undefined;
@@ -106,6 +109,7 @@ export function parseCommandLine(argv: string[], env: Env): CommandLine {
   const given = (name: string): string => (values[name as OptionName] ?? '').trim();
   return {
     help: given('help').toLowerCase() === 'true',
+    version: given('version').toLowerCase() === 'true',
     source: {
       value: (name) =>
         name === 'password' ? given(name) || (env.TRUSTED_PUBLISH_PASSWORD ?? '').trim() : given(name),

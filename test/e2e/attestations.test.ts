@@ -3,8 +3,6 @@
 // mock's trust root and the publisher's identity, as Warehouse does, and refuses what does not verify.
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { defaultClaims, type Issuer, startIssuer } from '../fakes/issuer.ts';
@@ -21,6 +19,7 @@ import {
   runAction,
   wasMasked,
 } from '../helpers/action.ts';
+import { tempDir } from '../helpers/temp.ts';
 import { mintPyPIToken } from '../helpers/tokens.ts';
 
 const SDIST = path.join(FIXTURES, 'pypi/tp-sample-0.1.0.tar.gz');
@@ -191,7 +190,7 @@ describe('PEP 740 attestations (bundled action on Node 24, mocked Sigstore)', ()
     assert.equal((await run({ files: [WHEEL] })).code, 0);
     const genuine = pypi.uploads[0]?.fields.find(([name]) => name === 'attestations')?.[1] ?? '';
     // ...replayed with another build of tp_sample-0.1.0-py3-none-any.whl on a fresh index.
-    const other = await makeWheel(fs.mkdtempSync(path.join(os.tmpdir(), 'tp-attest-')), {
+    const other = await makeWheel(tempDir('tp-attest-'), {
       name: 'tp-sample',
       version: '0.1.0',
       description: 'another build',

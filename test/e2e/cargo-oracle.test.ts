@@ -13,13 +13,13 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import { type CratesIo, defaultConfig, type ReceivedPublish, startCratesIo } from '../fakes/crates.ts';
 import { type Issuer, startIssuer } from '../fakes/issuer.ts';
 import { FIXTURES, runAction } from '../helpers/action.ts';
-import { clientPath, skipWithout } from '../helpers/clients.ts';
+import { clientPath, describeWith } from '../helpers/clients.ts';
 
-const CARGO = process.env.CARGO ?? clientPath('cargo');
+const CARGO = clientPath('cargo');
 const FIXTURE = path.join(FIXTURES, 'crates/tp-sample-0.1.0.crate');
 const FIXTURE_SOURCE = path.join(FIXTURES, 'crates/src');
 const CRATES_IO_INDEX = 'https://github.com/rust-lang/crates.io-index';
@@ -184,9 +184,7 @@ function wire(p: ReceivedPublish) {
   };
 }
 
-describe('cargo publish and the action send the same metadata', {
-  skip: process.env.CARGO ? false : skipWithout('cargo'),
-}, () => {
+describeWith('cargo', 'cargo publish and the action send the same metadata', () => {
   test('the fixture crate (cargo with a trusted token, the action with the fixture file)', async (t) => {
     emu.addCrate('tp-sample');
     const dir = fs.mkdtempSync(path.join(tmp, 'fixture-'));

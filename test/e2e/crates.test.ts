@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import {
@@ -14,6 +13,7 @@ import {
 } from '../fakes/crates.ts';
 import { defaultClaims, type Issuer, startIssuer } from '../fakes/issuer.ts';
 import { actionAgainst, FIXTURES, findLeaks, randomToken, runAction, wasMasked } from '../helpers/action.ts';
+import { tempDir } from '../helpers/temp.ts';
 
 const CRATE = path.join(FIXTURES, 'crates/tp-sample-0.1.0.crate');
 const CRATE_SHA256 = createHash('sha256').update(fs.readFileSync(CRATE)).digest('hex');
@@ -43,7 +43,7 @@ const { run, assertNoLeaks } = actionAgainst(
 /** The emulator's events as `type status`, in the order they happened. */
 const timeline = () => cio.events.map((e) => `${e.type} ${e.status}`);
 
-const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'tp-crates-e2e-'));
+const tmp = () => tempDir('tp-crates-e2e-');
 
 describe('crates.io end to end (bundled action on Node 24)', () => {
   it('publishes the fixture with trusted publishing and revokes the token after the upload', async () => {

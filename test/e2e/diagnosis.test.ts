@@ -1,8 +1,6 @@
 // Each trusted publishing mistake, configured on the emulators, must come out of the bundled action named
 // with its fix; causes the claims rule out must not be listed.
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { defaultClaims, type Issuer, startIssuer } from '../fakes/issuer.ts';
@@ -10,6 +8,7 @@ import { type PyPI, startPyPI } from '../fakes/pypi.ts';
 import { type RubyGems, startRubyGems } from '../fakes/rubygems.ts';
 import { makeWheel } from '../fakes/wheel.ts';
 import { type ActionRun, FIXTURES, findLeaks, type RunOptions, runAction } from '../helpers/action.ts';
+import { tempDir } from '../helpers/temp.ts';
 
 const SDIST = path.join(FIXTURES, 'pypi/tp-sample-0.1.0.tar.gz');
 const WHEEL = path.join(FIXTURES, 'pypi/tp_sample-0.1.0-py3-none-any.whl');
@@ -119,7 +118,7 @@ describe('diagnosis of trusted publishing mistakes', () => {
   });
 
   it('4. package not registered with this publisher: says which went through and which did not', async () => {
-    const other = await makeWheel(fs.mkdtempSync(path.join(os.tmpdir(), 'tp-diag-')), {
+    const other = await makeWheel(tempDir('tp-diag-'), {
       name: 'tp-other',
       version: '1.0.0',
     });

@@ -8,15 +8,15 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, it } from 'node:test';
 import { makeGem } from '../fakes/gem.ts';
 import { type Issuer, startIssuer } from '../fakes/issuer.ts';
 import { pushSignature, type RubyGems, startRubyGems } from '../fakes/rubygems.ts';
 import { runAction } from '../helpers/action.ts';
-import { clientPath, skipWithout } from '../helpers/clients.ts';
+import { clientPath, describeWith } from '../helpers/clients.ts';
 import { mintGemKey } from '../helpers/tokens.ts';
 
-const FIXTURE = path.resolve(import.meta.dirname, '../../../shared/fixtures/rubygems/tp_sample-0.1.0.gem');
+const FIXTURE = path.resolve(import.meta.dirname, '../fixtures/rubygems/tp_sample-0.1.0.gem');
 
 let issuer: Issuer;
 let rg: RubyGems;
@@ -92,7 +92,7 @@ async function pushAndCheck(source: string, expected: { key: string; answer: str
   assert.equal(stored?.yanked, false);
 }
 
-describe('gem push and the RubyGems emulator agree', { skip: skipWithout('gem') }, () => {
+describeWith('gem', 'gem push and the RubyGems emulator agree', () => {
   it('gem push publishes the fixture gem to the emulator', async () => {
     await pushAndCheck(FIXTURE, {
       key: 'tp_sample-0.1.0-ruby',

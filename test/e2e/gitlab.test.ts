@@ -11,7 +11,7 @@ import { makeNupkg } from '../fakes/nupkg.ts';
 import { type PyPI, startPyPI } from '../fakes/pypi.ts';
 import { startRubyGems } from '../fakes/rubygems.ts';
 import { startSigstore } from '../fakes/sigstore.ts';
-import { FIXTURES } from '../helpers/action.ts';
+import { FIXTURES, ROOT } from '../helpers/action.ts';
 import { assertNothingSecret, type JobOptions, type JobRun, runJob } from '../helpers/gitlab-job.ts';
 import { mintGemKey } from '../helpers/tokens.ts';
 
@@ -509,7 +509,7 @@ describe('GitLab CI/CD: RubyGems and the command elsewhere', () => {
     for (const run of [dry, real]) assertNothingSecret(run, []);
   });
 
-  it('prints its help, and refuses an unknown option with exit status 2', async () => {
+  it('prints its help (-h too) and its version, and refuses an unknown option with exit status 2', async () => {
     const help = await runJob({ on: 'local', args: ['--help'] });
     assert.equal(help.code, 0);
     assert.match(help.stdout, /^Usage: trusted-publish \[options\]/);
@@ -522,6 +522,15 @@ describe('GitLab CI/CD: RubyGems and the command elsewhere', () => {
       '--dotenv',
     ])
       assert.ok(help.stdout.includes(`  ${flag}`), flag);
+    const short = await runJob({ on: 'local', args: ['-h'] });
+    assert.equal(short.code, 0);
+    assert.equal(short.stdout, help.stdout);
+    const version = await runJob({ on: 'local', args: ['--version'] });
+    assert.equal(version.code, 0);
+    assert.equal(
+      version.stdout,
+      `${JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version}\n`,
+    );
     const wrong = await runJob({ on: 'local', args: ['--repository', 'x'] });
     assert.equal(wrong.code, 2);
     assert.match(wrong.stderr, /^ERROR: The command line cannot be read: .*--repository/m);

@@ -2,7 +2,6 @@
 // not; nothing is sent when a file or input is bad; credentials never follow a redirect to another host.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { ZipFile } from 'yazl';
@@ -11,6 +10,7 @@ import { type Issuer, startIssuer } from '../fakes/issuer.ts';
 import { type PyPI, startPyPI } from '../fakes/pypi.ts';
 import { makeWheel } from '../fakes/wheel.ts';
 import { type ActionRun, FIXTURES, findLeaks, type RunOptions, runAction } from '../helpers/action.ts';
+import { tempDir } from '../helpers/temp.ts';
 
 const SDIST = path.join(FIXTURES, 'pypi/tp-sample-0.1.0.tar.gz');
 const WHEEL = path.join(FIXTURES, 'pypi/tp_sample-0.1.0-py3-none-any.whl');
@@ -30,7 +30,7 @@ after(async () => {
   await issuer.close();
 });
 
-const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'tp-hardening-'));
+const tmp = () => tempDir('tp-hardening-');
 
 async function run(opts: RunOptions = {}): Promise<ActionRun> {
   const result = await runAction({

@@ -1,8 +1,6 @@
 // Every registry, on every path (success, a refused exchange, a retried exchange, dry-run), with step debug
 // logging and verbose on: no registry token, Basic/base64 form or JWT anywhere the runner keeps.
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startCratesIo } from '../fakes/crates.ts';
@@ -14,6 +12,7 @@ import { makeNupkg } from '../fakes/nupkg.ts';
 import { startPyPI } from '../fakes/pypi.ts';
 import { startRubyGems } from '../fakes/rubygems.ts';
 import { FIXTURES, findLeaks, runAction, wasMasked } from '../helpers/action.ts';
+import { tempDir } from '../helpers/temp.ts';
 
 interface Case {
   registry: string;
@@ -32,7 +31,7 @@ let issuer: Issuer;
 let nupkg: string;
 before(async () => {
   issuer = await startIssuer();
-  nupkg = await makeNupkg(fs.mkdtempSync(path.join(os.tmpdir(), 'tp-leaks-')), {
+  nupkg = await makeNupkg(tempDir('tp-leaks-'), {
     id: 'TpSample',
     version: '0.1.0',
   });

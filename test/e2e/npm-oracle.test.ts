@@ -5,9 +5,7 @@
  * action on every part a registry relies on.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -20,11 +18,11 @@ import {
   runNpm,
   startNpm,
 } from '../fakes/npm.ts';
-import { FIXTURES, findLeaks, ROOT, runAction, wasMasked } from '../helpers/action.ts';
+import { FIXTURES, findLeaks, runAction, wasMasked } from '../helpers/action.ts';
+import { startVerdaccio, type Verdaccio, verdaccioToken } from '../helpers/verdaccio.ts';
 
 const FIXTURE = path.join(FIXTURES, 'npm/tp-sample-0.1.0.tgz');
 const SCOPED = '@octo-org/tp-scoped';
-const VERDACCIO = path.join(ROOT, 'node_modules/verdaccio/bin/verdaccio');
 
 let tmp: string;
 let scoped: string;
@@ -40,87 +38,6 @@ before(async () => {
 });
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-/** A port nothing listens on: bind 127.0.0.1:0, read the port, let it go. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-interface Verdaccio {
-  url: string;
-  child: ChildProcess;
-  log: () => string;
-  stop(): Promise<void>;
-}
-
-/** Verdaccio 6 on 127.0.0.1 with storage in a temp dir, no uplinks (nothing leaves this machine). */
-async function startVerdaccio(): Promise<Verdaccio> {
-  const dir = fs.mkdtempSync(path.join(tmp, 'verdaccio-'));
-  const config = path.join(dir, 'config.yaml');
-  fs.writeFileSync(
-    config,
-    [
-      `storage: ${path.join(dir, 'storage')}`,
-      'auth:',
-      '  htpasswd:',
-      `    file: ${path.join(dir, 'htpasswd')}`,
-      '    max_users: 10',
-      'uplinks: {}',
-      'packages:',
-      "  '@*/*':",
-      '    access: $all',
-      '    publish: $authenticated',
-      "  '**':",
-      '    access: $all',
-      '    publish: $authenticated',
-      'max_body_size: 100mb',
-      'web:',
-      '  enable: false',
-      'log: { type: stdout, format: json, level: warn }',
-      '',
-    ].join('\n'),
-  );
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  const child = spawn(process.execPath, [VERDACCIO, '--config', config, '--listen', `127.0.0.1:${port}`], {
-    cwd: dir,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    output += d.toString();
-  });
-  child.stderr?.on('data', (d: Buffer) => {
-    output += d.toString();
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-    await exited;
-    clearTimeout(timer);
-  };
-  // Up to 30 s for it to answer.
-  for (let i = 0; i < 300; i++) {
-    if (child.exitCode !== null) break;
-    const ok = await fetch(`${url}/-/ping`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ok) return { url, child, log: () => output, stop };
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  await stop();
-  throw new Error(`Verdaccio did not start:\n${output}`);
-}
-
 /** What is in an installed package's folder. */
 const installed = (project: string, name: string, file: string): string =>
   fs.readFileSync(path.join(project, 'node_modules', name, file), 'utf8');
@@ -128,21 +45,14 @@ const installed = (project: string, name: string, file: string): string =>
 describe('Verdaccio, a real npm registry, takes what the action publishes', () => {
   let verdaccio: Verdaccio;
   before(async () => {
-    verdaccio = await startVerdaccio();
+    verdaccio = await startVerdaccio(tmp);
   });
   after(async () => {
     await verdaccio?.stop();
   });
 
   it('publishes with a Verdaccio token, and npm install gets both packages back, byte for byte', async () => {
-    const user = await fetch(`${verdaccio.url}/-/user/org.couchdb.user:tp-user`, {
-      method: 'PUT',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ name: 'tp-user', password: 'tp-password-1234' }),
-    });
-    assert.equal(user.status, 201, await user.clone().text());
-    const { token } = (await user.json()) as { token: string };
-    assert.ok(token);
+    const token = await verdaccioToken(verdaccio);
 
     const result = await runAction({
       files: [FIXTURE, scoped],

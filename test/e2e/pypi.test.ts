@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { type Issuer, startIssuer } from '../fakes/issuer.ts';
 import { type PyPI, startPyPI } from '../fakes/pypi.ts';
 import { makeWheel } from '../fakes/wheel.ts';
 import { actionAgainst, FIXTURES, findLeaks, randomToken, runAction, wasMasked } from '../helpers/action.ts';
+import { tempDir } from '../helpers/temp.ts';
 
 const SDIST = path.join(FIXTURES, 'pypi/tp-sample-0.1.0.tar.gz');
 const WHEEL = path.join(FIXTURES, 'pypi/tp_sample-0.1.0-py3-none-any.whl');
@@ -35,7 +35,7 @@ const { run, assertNoLeaks } = actionAgainst(
   () => ({ files: [SDIST, WHEEL], inputs: { 'repository-url': pypi.uploadUrl, attestations: 'false' } }),
 );
 
-const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'tp-e2e-'));
+const tmp = () => tempDir('tp-e2e-');
 const SDIST_SHA256 = '259d96330e3fe697c6bc42f6cc18f5538efbb543a45111d6fd5b1cc9b9abb4a1';
 /** Publishes a wheel of tp-sample 0.2.0 and returns another build of the same version (other bytes). */
 async function publishAnotherBuild(): Promise<string> {
@@ -306,6 +306,29 @@ describe('PyPI end to end (bundled action on Node 24)', () => {
     assert.equal(result.code, 1);
     assert.match(result.stdout, /metadata says version 0.3.0, but the file name says 0.4.0/);
     assert.equal(pypi.mintRequests, 0);
+  });
+
+  it("takes gh-action-pypi-publish's old input spellings, warning once for each (action.yml adds no warning)", async () => {
+    const result = await run({
+      inputs: {
+        'repository-url': '',
+        repository_url: pypi.uploadUrl,
+        packages_dir: 'dist',
+        skip_existing: 'true',
+      },
+    });
+    assert.equal(result.code, 0, result.stdout);
+    assert.equal(pypi.files.size, 2);
+    for (const [old, name] of [
+      ['packages_dir', 'packages-dir'],
+      ['repository_url', 'repository-url'],
+      ['skip_existing', 'skip-existing'],
+    ]) {
+      const warnings = result.stdout
+        .split('\n')
+        .filter((line) => line.startsWith('::warning::') && line.includes(`'${old}'`));
+      assert.deepEqual(warnings, [`::warning::Input '${old}' is deprecated: rename it to '${name}'.`], old);
+    }
   });
 
   it('dry-run prints the claims, the form values and the plan; never mints, never uploads', async () => {

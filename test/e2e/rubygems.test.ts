@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { makeGem } from '../fakes/gem.ts';
@@ -15,6 +14,7 @@ import {
   wasMasked,
 } from '../helpers/action.ts';
 import { skipWithout } from '../helpers/clients.ts';
+import { tempDir } from '../helpers/temp.ts';
 
 const GEM = path.join(FIXTURES, 'rubygems/tp_sample-0.1.0.gem');
 
@@ -50,7 +50,7 @@ describe('RubyGems end to end (bundled action on Node 24)', () => {
   it('publishes the fixture gem and a platform gem byte-identical with one exchange', {
     skip: skipWithout('gem'),
   }, async () => {
-    const platformGem = await makeGem(fs.mkdtempSync(path.join(os.tmpdir(), 'tp-e2e-gem-')), {
+    const platformGem = await makeGem(tempDir('tp-e2e-gem-'), {
       name: 'tp_sample',
       version: '0.2.0',
       platform: 'x86_64-linux',
@@ -164,7 +164,7 @@ describe('RubyGems end to end (bundled action on Node 24)', () => {
   });
 
   it('refuses a corrupt gem before any network call', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tp-e2e-gem-'));
+    const dir = tempDir('tp-e2e-gem-');
     const broken = path.join(dir, 'tp_sample-0.1.0.gem');
     fs.writeFileSync(broken, fs.readFileSync(GEM).subarray(0, 2000));
     const before = issuer.requests.length;

@@ -17,7 +17,17 @@ it('npm run sandbox publishes to every emulator and shows the logs as GitHub doe
     [],
   );
   assert.match(stdout, /^Warning: tp-sample-0\.1\.0\.tar\.gz does not follow PEP 625/m);
-  assert.equal(stdout.match(/No token or JWT appears in any output\./g)?.length, 5);
+  // Five registries, then the project's own release.
+  assert.equal(stdout.match(/No token or JWT appears in any output\./g)?.length, 6);
+  assert.match(
+    stdout,
+    /^===== trusted-publish publishes itself \(release\.yml, npm emulator\): exit code 0 =====$/m,
+  );
+  assert.match(
+    stdout,
+    /^Uploaded trusted-publish-\d+\.\d+\.\d+\.tgz: trusted-publish@\S+ published with tag latest$/m,
+  );
+  assert.match(stdout, /^trusted-publish \S+ is on the npm emulator with verified provenance: true$/m);
   const host = String.raw`http://127\.0\.0\.1:\d+`;
   for (const name of ['PyPI', 'RubyGems', 'crates\\.io', 'npm', 'NuGet']) {
     assert.match(stdout, new RegExp(`^${name} at ${host}/\\S*, token exchange at ${host}/\\S+:$`, 'm'));

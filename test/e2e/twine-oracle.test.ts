@@ -6,16 +6,16 @@ import { createHash } from 'node:crypto';
 import { copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, it } from 'node:test';
 import { promisify } from 'node:util';
 import { type Issuer, startIssuer } from '../fakes/issuer.ts';
 import { type PyPI, partMultiset, startPyPI } from '../fakes/pypi.ts';
 import { makeWheel } from '../fakes/wheel.ts';
 import { runAction } from '../helpers/action.ts';
-import { clientPath, skipWithout } from '../helpers/clients.ts';
+import { clientPath, describeWith } from '../helpers/clients.ts';
 import { mintPyPIToken } from '../helpers/tokens.ts';
 
-const FIXTURES = join(import.meta.dirname, '../../../shared/fixtures/pypi');
+const FIXTURES = join(import.meta.dirname, '../fixtures/pypi');
 const SDIST = 'tp-sample-0.1.0.tar.gz';
 const WHEEL = 'tp_sample-0.1.0-py3-none-any.whl';
 
@@ -79,7 +79,7 @@ const sha256 = async (path: string) =>
     .update(await readFile(path))
     .digest('hex');
 
-describe('twine and the PyPI emulator agree', { skip: skipWithout('twine') }, () => {
+describeWith('twine', 'twine and the PyPI emulator agree', () => {
   it('the fixture sdist keeps its unnormalized name, which PyPI refuses since PEP 625 is enforced', async () => {
     const { code, output } = await twine(await fixtureCopy(SDIST));
     assert.equal(code, 1, output);

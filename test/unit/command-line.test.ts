@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
@@ -8,9 +7,10 @@ import { OPTION_NAMES, parseCommandLine, UsageError } from '../../src/command-li
 import type { ActionError } from '../../src/errors.ts';
 import { readInputs, validateInputs } from '../../src/inputs.ts';
 import { ROOT } from '../helpers/action.ts';
+import { tempDir } from '../helpers/temp.ts';
 
 function workspace(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tp-cli-'));
+  const dir = tempDir('tp-cli-');
   fs.mkdirSync(path.join(dir, 'out'));
   return dir;
 }
@@ -120,6 +120,12 @@ describe('the command line', () => {
     assert.equal(parsed.help, true);
     assert.equal(parsed.output, 'p.json');
     assert.equal(parsed.dotenv, 'p.env');
+  });
+
+  it('takes -h for --help, and --version', () => {
+    assert.equal(parseCommandLine(['-h'], {}).help, true);
+    assert.equal(parseCommandLine(['--version'], {}).version, true);
+    assert.equal(parseCommandLine([], {}).version, false);
   });
 
   it('refuses unknown options and stray arguments as a usage error', () => {

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { it } from 'node:test';
 import { ROOT } from '../helpers/action.ts';
+import { tempDir } from '../helpers/temp.ts';
 
 function tree(dir: string, prefix = ''): Record<string, string> {
   const files: Record<string, string> = {};
@@ -17,7 +17,7 @@ function tree(dir: string, prefix = ''): Record<string, string> {
 }
 
 it('the committed dist/ equals a fresh build of the sources', () => {
-  const fresh = fs.mkdtempSync(path.join(os.tmpdir(), 'tp-dist-'));
+  const fresh = tempDir('tp-dist-');
   execFileSync(process.execPath, [path.join(ROOT, 'scripts/build.mjs'), fresh], { cwd: ROOT });
   const committed = tree(path.join(ROOT, 'dist'));
   const built = tree(fresh);

@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { parseGemspec, readGem } from '../../src/artifacts/gem.ts';
 import { FIXTURES } from '../helpers/action.ts';
+import { tempDir } from '../helpers/temp.ts';
 
 const GEM = path.join(FIXTURES, 'rubygems/tp_sample-0.1.0.gem');
 
 function copy(bytes: Buffer, name: string): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tp-gem-'));
+  const dir = tempDir('tp-gem-');
   const file = path.join(dir, name);
   fs.writeFileSync(file, bytes);
   return file;

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import type { ActionError } from '../../src/errors.ts';
 import { parseRepositoryUrl, readInputs, resolvePackagesDir } from '../../src/inputs.ts';
+import { tempDir } from '../helpers/temp.ts';
 
 function workspace(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tp-inputs-'));
+  const dir = tempDir('tp-inputs-');
   fs.mkdirSync(path.join(dir, 'dist'));
   return dir;
 }
@@ -128,7 +128,7 @@ describe('attestations, fulcio-url, rekor-url', () => {
 describe('packages-dir', () => {
   it('refuses a folder outside the workspace, directly or through a symlink', () => {
     const ws = workspace();
-    const outside = fs.mkdtempSync(path.join(os.tmpdir(), 'tp-outside-'));
+    const outside = tempDir('tp-outside-');
     fs.symlinkSync(outside, path.join(ws, 'link'));
     assert.throws(() => resolvePackagesDir('../', ws), /leads outside the workspace/);
     assert.throws(() => resolvePackagesDir('link', ws), /leads outside the workspace/);

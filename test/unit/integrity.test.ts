@@ -2,7 +2,6 @@
 // end, every zip entry against its central directory. Damaged copies are cut from the real fixtures.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { gunzipSync, gzipSync } from 'node:zlib';
@@ -14,6 +13,7 @@ import { ActionError } from '../../src/errors.ts';
 import { makeNupkg } from '../fakes/nupkg.ts';
 import { makeWheel } from '../fakes/wheel.ts';
 import { FIXTURES } from '../helpers/action.ts';
+import { tempDir } from '../helpers/temp.ts';
 
 const SDIST = path.join(FIXTURES, 'pypi/tp-sample-0.1.0.tar.gz');
 const WHEEL = path.join(FIXTURES, 'pypi/tp_sample-0.1.0-py3-none-any.whl');
@@ -22,7 +22,7 @@ const TGZ = path.join(FIXTURES, 'npm/tp-sample-0.1.0.tgz');
 const GEM = path.join(FIXTURES, 'rubygems/tp_sample-0.1.0.gem');
 const GZIPPED_TARS = [SDIST, CRATE, TGZ];
 
-const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'tp-integrity-'));
+const tmp = () => tempDir('tp-integrity-');
 
 /** `bytes` under `name` (a fixture's name by default) in a folder of its own. */
 function copy(name: string, bytes: Buffer): string {

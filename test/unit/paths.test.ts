@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { readInputs, resolvePackagesDir } from '../../src/inputs.ts';
 import { type FileSystemView, isInside } from '../../src/paths.ts';
+import { tempDir } from '../helpers/temp.ts';
 
 const WORKSPACE = 'D:\\a\\tp-sample\\tp-sample';
 
@@ -133,7 +133,7 @@ describe('isInside', () => {
 
 describe('packages-dir on this machine (native path)', () => {
   it("takes a folder whose name begins with '..', which a startsWith('..') test took for the parent", () => {
-    const ws = fs.mkdtempSync(path.join(os.tmpdir(), 'tp-paths-'));
+    const ws = tempDir('tp-paths-');
     fs.mkdirSync(path.join(ws, '..dist'));
     assert.equal(resolvePackagesDir('..dist', ws), path.join(fs.realpathSync(ws), '..dist'));
     assert.throws(() => resolvePackagesDir('..', ws), /leads outside the workspace/);

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { planReleases } from '../../src/flow/plan.ts';
 import { readInputs } from '../../src/inputs.ts';
 import { FIXTURES } from '../helpers/action.ts';
+import { tempDir } from '../helpers/temp.ts';
 
 const FILES = [
   'pypi/tp-sample-0.1.0.tar.gz',
@@ -16,7 +16,7 @@ const FILES = [
 ].map((f) => path.join(FIXTURES, f));
 
 function workspaceWith(files: string[]): string {
-  const workspace = fs.mkdtempSync(path.join(os.tmpdir(), 'tp-plan-'));
+  const workspace = tempDir('tp-plan-');
   fs.mkdirSync(path.join(workspace, 'dist'));
   for (const file of files) fs.copyFileSync(file, path.join(workspace, 'dist', path.basename(file)));
   return workspace;
@@ -83,7 +83,7 @@ describe('planReleases and links in packages-dir', () => {
       [path.basename(wheel)],
     );
 
-    const outside = fs.mkdtempSync(path.join(os.tmpdir(), 'tp-plan-outside-'));
+    const outside = tempDir('tp-plan-outside-');
     fs.copyFileSync(FILES[0] ?? '', path.join(outside, 'tp-sample-0.1.0.tar.gz'));
     fs.symlinkSync(path.join(outside, 'tp-sample-0.1.0.tar.gz'), path.join(dist, 'tp-sample-0.1.0.tar.gz'));
     await assert.rejects(

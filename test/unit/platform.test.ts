@@ -18,6 +18,8 @@ interface LockEntry {
 }
 
 const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+/** The workspace that holds the Node 24 binaries, so the published package does not carry them. */
+const node24Manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'tools/node24/package.json'), 'utf8'));
 const lock: { packages: Record<string, LockEntry> } = JSON.parse(
   fs.readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8'),
 );
@@ -37,8 +39,10 @@ test('no package that npm ci installs unconditionally is pinned to one OS or CPU
   assert.deepEqual(pinned, []);
 });
 
-test('a Node 24 package is declared for each platform that has one, all optional', () => {
-  const optional = manifest.optionalDependencies ?? {};
+test('a Node 24 package is declared for each platform that has one, all optional, outside the published package', () => {
+  assert.deepEqual(manifest.workspaces, ['tools/node24']);
+  assert.equal(node24Manifest.private, true);
+  const optional = node24Manifest.optionalDependencies ?? {};
   for (const [platform, arch] of [
     ['linux', 'x64'],
     ['linux', 'arm64'],
@@ -48,6 +52,11 @@ test('a Node 24 package is declared for each platform that has one, all optional
     const name = path.basename(path.dirname(path.dirname(packagedNode(ROOT, platform, arch))));
     assert.ok(semver.satisfies(semver.minVersion(optional[name] ?? '0') ?? '0.0.0', '24'), name);
     assert.equal(manifest.devDependencies?.[name], undefined, `${name} must not be a plain devDependency`);
+    assert.equal(
+      manifest.optionalDependencies?.[name],
+      undefined,
+      `${name} would be installed with the command`,
+    );
   }
   assert.equal(
     packagedNode('/r', 'win32', 'x64').replaceAll('\\', '/'),

@@ -18,7 +18,7 @@ import {
 } from '../fakes/rubygems.ts';
 import { skipWithout } from '../helpers/clients.ts';
 
-const FIXTURE = path.resolve(import.meta.dirname, '../../../shared/fixtures/rubygems/tp_sample-0.1.0.gem');
+const FIXTURE = path.resolve(import.meta.dirname, '../fixtures/rubygems/tp_sample-0.1.0.gem');
 const PROCESSING_ERROR =
   "RubyGems.org cannot process this gem.\nPlease try rebuilding it and installing it locally to make sure it's valid.\n";
 
