@@ -1,5 +1,5 @@
 import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);
-import{a as D}from"./chunk-DBAKZVXR.js";import{a as O}from"./chunk-Y57FTAVU.js";import{b as S,c as M,d as N,f as L,h as F}from"./chunk-PDLX3ZLQ.js";import"./chunk-GAN47MI6.js";import{a as p,d as b,f as A,h as E,i as v,o as y,q as C,r as j,s as R,v as I,w as K}from"./chunk-72O3HK4F.js";import{e as J}from"./chunk-67BG23Y2.js";function U(e){let n=e.replace(/\r\n?/g,`
+import{a as O}from"./chunk-Y57FTAVU.js";import{a as D}from"./chunk-RZNDO6LI.js";import{a as S,b as F}from"./chunk-SG3ZM77Y.js";import{k as M,l as N,n as L}from"./chunk-KFGXSOQI.js";import{a as p,d as b,f as A,h as E,i as v,o as y,q as C,r as j,s as R,v as I,w as K}from"./chunk-72O3HK4F.js";import{e as J}from"./chunk-67BG23Y2.js";function U(e){let n=e.replace(/\r\n?/g,`
 `),t=n.search(/\n\n|$/),i=n.slice(0,t),s=t<n.length?n.slice(t+2):"",r=[];for(let o of i.split(`
 `)){let l=r[r.length-1];if(/^[ \t]/.test(o)&&l){l[1]+=`
 ${o}`;continue}let d=o.indexOf(":");d<=0||r.push([o.slice(0,d).trim(),o.slice(d+1).trim()])}let a=r.find(([o])=>o.toLowerCase()==="description");return a&&!s&&(s=Y(a[1])),{headers:r.filter(([o])=>o.toLowerCase()!=="description"),body:s}}function Y(e){return e.trim().split(`
