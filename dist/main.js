@@ -1,2 +1,2 @@
 import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);
-import{a as o,c as t,d as m}from"./chunks/chunk-Y54ST24J.js";import{k as r}from"./chunks/chunk-TNMX7ZGB.js";import"./chunks/chunk-QJIL2DAA.js";import"./chunks/chunk-67BG23Y2.js";var i=o(process.env);r(i);await m(i,()=>t());
+import{a as o,c as t,d as m}from"./chunks/chunk-ROK5CEYG.js";import"./chunks/chunk-OPEJYKS7.js";import{k as r}from"./chunks/chunk-5342ONW7.js";import"./chunks/chunk-QJIL2DAA.js";import"./chunks/chunk-67BG23Y2.js";var i=o(process.env);r(i);await m(i,()=>t());

@@ -6,7 +6,7 @@ type Env = Record<string, string | undefined>;
 
 /** The action's inputs, one flag each, plus the command's own; booleans take an optional true/false. */
 const OPTIONS = [
-  ['registry', 'NAME', 'auto (by the files), pypi, testpypi, rubygems, crates-io, npm or nuget'],
+  ['registry', 'NAME', 'auto (by the files), pypi, testpypi, rubygems, crates-io, npm, nuget or prefix'],
   ['packages-dir', 'DIR', 'the folder of built files, inside the project (default: dist)'],
   ['repository-url', 'URL', "the registry's address, for TestPyPI or another instance"],
   ['audience', 'AUD', "the OIDC audience, when the registry's own is not the one (rarely needed)"],
@@ -22,6 +22,7 @@ const OPTIONS = [
   ['user', 'NAME', 'PyPI token user, or the nuget.org user name of the policy creator'],
   ['tag', 'TAG', 'npm dist-tag'],
   ['access', 'ACCESS', 'npm access: public or restricted'],
+  ['channel', 'NAME', 'prefix.dev: the conda channel to publish to'],
   ['max-parallel', 'N', 'uploads in flight at once, 1 to 16 (default: 4)'],
   ['wait', null, 'after the uploads, wait until every version is installable'],
   ['wait-timeout', 'SECONDS', 'how long to wait before failing (default: 600)'],

@@ -33,6 +33,8 @@ export interface Inputs {
   /** npm dist-tag and access; empty when not given. */
   tag: string;
   access: string;
+  /** prefix.dev: the channel the packages go to; empty when not given. */
+  channel: string;
   /** Uploads in flight at once (per registry). */
   maxParallel: number;
   /** Wait until the published versions are installable, for at most `waitTimeoutMs`. */
@@ -213,6 +215,7 @@ export function validateInputs(
     user: input('user') || undefined,
     tag: input('tag'),
     access: input('access'),
+    channel: input('channel'),
     wait: booleanInput(source, 'wait', false),
     // Six hours: a GitHub job's own limit.
     waitTimeoutMs:
@@ -244,6 +247,7 @@ export function publishOptions(inputs: Inputs): PublishOptions {
     skipExisting: inputs.skipExisting,
     tag: inputs.tag,
     access: inputs.access,
+    channel: inputs.channel,
     user: inputs.user ?? '',
   };
 }

@@ -9,6 +9,7 @@ import type { ReadEntry } from 'tar/read-entry';
 import yauzl from 'yauzl';
 import { ActionError } from '../errors.ts';
 import { CHUNK_BYTES, fileChunks } from '../file-chunks.ts';
+import { bunzip2, zstdDecompressor } from './conda.ts';
 
 /**
  * More than any registry accepts once unpacked. Proving a file whole means inflating all of it, so a bomb
@@ -456,10 +457,63 @@ async function verifyZip(filePath: string): Promise<void> {
   await checkEntryData(filePath, entries);
 }
 
+/** A decompressor's output read to its end and the tar in it to its end-of-archive marker. */
+async function verifyCompressedTar(
+  inflated: AsyncIterable<Buffer>,
+  kind: string,
+  words: (message: string) => string = (message) => message,
+): Promise<void> {
+  const tar = new TarToEnd();
+  let output = 0;
+  try {
+    for await (const chunk of inflated) {
+      output += chunk.length;
+      withinUnpackedLimit(output);
+      await tar.write(chunk);
+    }
+  } catch (err) {
+    throw err instanceof Damage
+      ? err
+      : new Damage(`damaged ${kind} stream (${words((err as Error).message)})`);
+  }
+  await tar.end();
+}
+
+/** `.conda`: the zip checked as a wheel is, then each `.tar.zst` member to its zstd checksum and tar end. */
+async function verifyConda(filePath: string): Promise<void> {
+  await verifyZip(filePath);
+  const zip = await yauzl.openPromise(filePath, {
+    lazyEntries: true,
+    autoClose: false,
+    strictFileNames: false,
+  });
+  try {
+    for (let entry = await nextEntry(zip); entry; entry = await nextEntry(zip)) {
+      if (!entry.fileName.endsWith('.tar.zst')) continue;
+      const name = entry.fileName;
+      const member = (await zip.openReadStreamPromise(entry)).pipe(zstdDecompressor());
+      await verifyCompressedTar(member, 'zstd').catch((err: Error) => {
+        throw err instanceof Damage ? new Damage(`${name}: ${err.message}`) : err;
+      });
+    }
+  } finally {
+    zip.close();
+  }
+}
+
+/** `.tar.bz2` conda packages: every bzip2 block to its CRC, the tar to its end. */
+const verifyTarBz2 = (filePath: string): Promise<void> =>
+  // unbzip2-stream's own words for anything but a CRC mismatch say nothing a user can use.
+  verifyCompressedTar(bunzip2(filePath, CHUNK_BYTES), 'bzip2', (message) =>
+    /crc/i.test(message) ? 'a CRC does not match the data' : 'cut short or corrupted',
+  );
+
 function verifierFor(file: string): ((filePath: string) => Promise<void>) | undefined {
   if (/\.(whl|nupkg|snupkg)$/i.test(file)) return verifyZip;
   if (file.endsWith('.gem')) return verifyGem;
   if (/\.(tar\.gz|crate|tgz)$/.test(file)) return verifyTarGz;
+  if (file.endsWith('.conda')) return verifyConda;
+  if (file.endsWith('.tar.bz2')) return verifyTarBz2;
   return undefined;
 }
 

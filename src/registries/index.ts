@@ -1,6 +1,6 @@
 import type { Artifact, Registry } from './registry.ts';
 
-export const REGISTRY_IDS = ['pypi', 'testpypi', 'rubygems', 'crates-io', 'npm', 'nuget'] as const;
+export const REGISTRY_IDS = ['pypi', 'testpypi', 'rubygems', 'crates-io', 'npm', 'nuget', 'prefix'] as const;
 export type RegistryId = (typeof REGISTRY_IDS)[number];
 
 interface RegistryEntry {
@@ -44,6 +44,12 @@ const ENTRIES: RegistryEntry[] = [
     // NuGet compares extensions without case; .symbols.nupkg is taken here so its reader can explain the refusal.
     accepts: (file) => /\.s?nupkg$/i.test(file),
     load: async () => (await import('./nuget.ts')).nuget,
+  },
+  {
+    ids: ['prefix'],
+    files: 'conda packages (.conda, .tar.bz2)',
+    accepts: (file) => file.endsWith('.conda') || file.endsWith('.tar.bz2'),
+    load: async () => (await import('./prefix.ts')).prefix,
   },
 ];
 

@@ -96,6 +96,8 @@ export interface PublishOptions {
   tag: string;
   /** npm access ('public' | 'restricted'); empty when the input was not given. */
   access: string;
+  /** prefix.dev's channel (the `channel` input); empty when not given. */
+  channel: string;
   /** The `user` input (PyPI token user, NuGet account); empty when not given. */
   user: string;
 }

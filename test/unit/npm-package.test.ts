@@ -343,6 +343,7 @@ describe('dist-tags and prereleases', () => {
       skipExisting: false,
       tag: '',
       access: '',
+      channel: '',
       user: '',
       ...o,
     });

@@ -1,5 +1,5 @@
 import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);
-import{a as F}from"./chunk-JUPJHZOV.js";import{a as U}from"./chunk-Y57FTAVU.js";import{b as M,c as N,d as L,f as D,h as O}from"./chunk-3YKCJWRQ.js";import{d as b,f as E,h as C,i as v,l as S,o as Y}from"./chunk-TNMX7ZGB.js";import{c,d as A,h as y,j,k as R,l as I}from"./chunk-QJIL2DAA.js";import{e as K}from"./chunk-67BG23Y2.js";function z(e){let n=e.replace(/\r\n?/g,`
+import{a as U}from"./chunk-Y57FTAVU.js";import{a as F}from"./chunk-SDINJFL7.js";import{a as M,b as O}from"./chunk-3L77Y7JX.js";import{A as L,C as D,d as b,f as E,h as C,i as v,l as S,o as Y,z as N}from"./chunk-5342ONW7.js";import{c,d as A,h as y,j,k as R,l as I}from"./chunk-QJIL2DAA.js";import{e as K}from"./chunk-67BG23Y2.js";function z(e){let n=e.replace(/\r\n?/g,`
 `),t=n.search(/\n\n|$/),i=n.slice(0,t),s=t<n.length?n.slice(t+2):"",r=[];for(let o of i.split(`
 `)){let l=r[r.length-1];if(/^[ \t]/.test(o)&&l){l[1]+=`
 ${o}`;continue}let d=o.indexOf(":");d<=0||r.push([o.slice(0,d).trim(),o.slice(d+1).trim()])}let a=r.find(([o])=>o.toLowerCase()==="description");return a&&!s&&(s=Q(a[1])),{headers:r.filter(([o])=>o.toLowerCase()!=="description"),body:s}}function Q(e){return e.trim().split(`
