@@ -9,6 +9,7 @@ import type { ReadEntry } from 'tar/read-entry';
 import yauzl from 'yauzl';
 import { ActionError } from '../errors.ts';
 import { CHUNK_BYTES, fileChunks } from '../file-chunks.ts';
+import { checkZipMethod, UnsupportedCompression } from './archive.ts';
 
 /**
  * More than any registry accepts once unpacked. Proving a file whole means inflating all of it, so a bomb
@@ -309,8 +310,7 @@ class EntryData {
     readonly entry: yauzl.Entry,
     readonly start: number,
   ) {
-    if (entry.compressionMethod !== 0 && entry.compressionMethod !== 8)
-      throw this.damage(`unsupported compression method ${entry.compressionMethod}`);
+    checkZipMethod(entry.fileName, entry.compressionMethod);
   }
 
   get end(): number {
@@ -470,6 +470,18 @@ function verifierFor(file: string): ((filePath: string) => Promise<void>) | unde
   return undefined;
 }
 
+/** The refusal of a zip with entries its registry cannot read: the file is whole, so not called damaged. */
+export function compressionRefusal(file: string, err: UnsupportedCompression): ActionError {
+  const registry = file.endsWith('.whl') ? 'PyPI' : 'NuGet';
+  return new ActionError(
+    `${file}: ${err.message}, and ${registry} accepts only stored and deflated zip entries. Nothing was sent.`,
+    {
+      cause: `The tool that wrote it compressed with another method (bzip2, LZMA, zstd); ${registry} and the installers that read it take only stored and deflated entries.`,
+      fix: 'Rebuild it with the ecosystem’s own build tool (python -m build, dotnet pack), or recompress its entries with deflate.',
+    },
+  );
+}
+
 /**
  * Proves a package file whole before anything is sent: every compressed stream read to its checksum and
  * every archive to its end, in one streaming pass that keeps none of the content.
@@ -479,6 +491,7 @@ export async function verifyIntact(filePath: string): Promise<void> {
   try {
     await verifierFor(file)?.(filePath);
   } catch (err) {
+    if (err instanceof UnsupportedCompression) throw compressionRefusal(file, err);
     if (!(err instanceof Damage)) throw err;
     throw new ActionError(`${file}: is damaged: ${err.message}. Nothing was sent.`, {
       cause:
