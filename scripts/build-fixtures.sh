@@ -45,7 +45,8 @@ npm pack --silent --pack-destination "$fixtures/npm" >/dev/null
 # A command declared only by directories.bin, with string author/contributors and a shorthand repository, as
 # older packages are written: npm publish derives bin, people objects, bugs and homepage from them.
 rm -rf "$work/tp-cli" && cp -r "$fixtures/npm/tp-cli" "$work/tp-cli" && chmod -R u+w "$work/tp-cli"
-(cd "$work/tp-cli" && npm pack --silent --pack-destination "$fixtures/npm" >/dev/null)
+mkdir -p "$fixtures/npm/cli"
+(cd "$work/tp-cli" && npm pack --silent --pack-destination "$fixtures/npm/cli" >/dev/null)
 
 # A tarball laid out as DefinitelyTyped publishes @types packages: the top folder is the package's own name,
 # not package/, and the file is named as the registry names downloads (no scope).

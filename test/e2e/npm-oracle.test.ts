@@ -379,7 +379,7 @@ describe('npm publish and the action send the same document', () => {
       },
       { 'readme.markdown': 'pre\n' },
     );
-    const CLI = path.join(FIXTURES, 'npm/tp-cli-1.0.0.tgz');
+    const CLI = path.join(FIXTURES, 'npm/cli/tp-cli-1.0.0.tgz');
     const TYPES = path.join(FIXTURES, 'npm/types/tp-sample-0.1.0.tgz');
     const cases = [
       { name: 'tp-cli', file: CLI, tag: '' },

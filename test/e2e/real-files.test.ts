@@ -17,7 +17,7 @@ import { actionAgainst, FIXTURES } from '../helpers/action.ts';
 
 const NPM_FIXTURE = path.join(FIXTURES, 'npm/tp-sample-0.1.0.tgz');
 const TYPES = path.join(FIXTURES, 'npm/types/tp-sample-0.1.0.tgz');
-const CLI = path.join(FIXTURES, 'npm/tp-cli-1.0.0.tgz');
+const CLI = path.join(FIXTURES, 'npm/cli/tp-cli-1.0.0.tgz');
 const SDIST = path.join(FIXTURES, 'pypi/tp-sample-0.1.0.tar.gz');
 const BZIP2_WHEEL = path.join(FIXTURES, 'pypi/bzip2/tp_sample-0.1.0-py3-none-any.whl');
 
