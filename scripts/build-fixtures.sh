@@ -22,6 +22,15 @@ python="${PYTHON:-python3}"
 "$python" -m build --no-isolation -o "$work/pypi-out" . >/dev/null
 cp "$work"/pypi-out/*.whl "$work"/pypi-out/*.tar.gz "$fixtures/pypi/"
 
+# The same wheel with every entry bzip2-compressed (zip allows it; PyPI accepts only stored and deflated).
+mkdir -p "$fixtures/pypi/bzip2"
+"$python" - "$fixtures/pypi/tp_sample-0.1.0-py3-none-any.whl" "$fixtures/pypi/bzip2/tp_sample-0.1.0-py3-none-any.whl" <<'PY'
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as source, zipfile.ZipFile(sys.argv[2], "w", zipfile.ZIP_BZIP2) as out:
+    for info in source.infolist():
+        out.writestr(info, source.read(info), compress_type=zipfile.ZIP_BZIP2)
+PY
+
 build_in_copy rubygems
 gem build tp_sample.gemspec >/dev/null
 cp tp_sample-*.gem "$fixtures/rubygems/"
@@ -32,6 +41,19 @@ cp target/package/tp-sample-*.crate "$fixtures/crates/"
 
 build_in_copy npm
 npm pack --silent --pack-destination "$fixtures/npm" >/dev/null
+
+# A command declared only by directories.bin, with string author/contributors and a shorthand repository, as
+# older packages are written: npm publish derives bin, people objects, bugs and homepage from them.
+rm -rf "$work/tp-cli" && cp -r "$fixtures/npm/tp-cli" "$work/tp-cli" && chmod -R u+w "$work/tp-cli"
+mkdir -p "$fixtures/npm/cli"
+(cd "$work/tp-cli" && npm pack --silent --pack-destination "$fixtures/npm/cli" >/dev/null)
+
+# A tarball laid out as DefinitelyTyped publishes @types packages: the top folder is the package's own name,
+# not package/, and the file is named as the registry names downloads (no scope).
+mkdir -p "$work/types" "$fixtures/npm/types"
+rm -rf "$work/types/tp-sample" && cp -r "$fixtures/npm/types-tp-sample" "$work/types/tp-sample"
+tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$SOURCE_DATE_EPOCH" -C "$work/types" -cf - tp-sample |
+  gzip -n -9 >"$fixtures/npm/types/tp-sample-0.1.0.tgz"
 
 # conda: src/ is an installed prefix with its info/ folder, written by hand (noarch generic, one file).
 build_in_copy conda

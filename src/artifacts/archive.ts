@@ -10,6 +10,21 @@ export const MAX_MEMBER_BYTES = 8 * 1024 * 1024;
 
 export class ArchiveError extends Error {}
 
+/** Zip compression methods by number (APPNOTE 4.4.5), for messages. */
+const ZIP_METHODS: Record<number, string> = { 9: 'deflate64', 12: 'bzip2', 14: 'LZMA', 93: 'zstd', 95: 'xz' };
+
+/** A zip entry compressed with a method other than stored (0) or deflated (8): whole, but not for a registry. */
+export class UnsupportedCompression extends ArchiveError {
+  constructor(entry: string, method: number) {
+    super(`entry ${entry} is compressed with ${ZIP_METHODS[method] ?? `method ${method}`}`);
+  }
+}
+
+/** Throws UnsupportedCompression unless the entry is stored or deflated, the methods every registry reads. */
+export function checkZipMethod(entry: string, method: number): void {
+  if (method !== 0 && method !== 8) throw new UnsupportedCompression(entry, method);
+}
+
 async function collect(stream: AsyncIterable<Buffer>, limit: number, what: string): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
@@ -45,6 +60,12 @@ export function readZipMember(
         if (!name || !entry) {
           zip.close();
           return resolve(undefined);
+        }
+        try {
+          checkZipMethod(name, entry.compressionMethod);
+        } catch (error) {
+          zip.close();
+          return reject(error);
         }
         if (entry.uncompressedSize > MAX_MEMBER_BYTES) {
           zip.close();

@@ -74,7 +74,7 @@ const METADATA_2_4_FIELDS: [string, string][] = [
   ['License-File', 'license_file'],
 ];
 
-/** Multiple-use fields, one form part per occurrence, under Warehouse's (plural) names. */
+/** Multiple-use fields, one form part per occurrence, under the names twine 6 sends and Warehouse reads. */
 const MULTI_FIELDS: [string, string][] = [
   ['Platform', 'platform'],
   ['Classifier', 'classifiers'],
@@ -87,7 +87,7 @@ const MULTI_FIELDS: [string, string][] = [
   ['Obsoletes-Dist', 'obsoletes_dist'],
   ['Requires-Dist', 'requires_dist'],
   ['Requires-External', 'requires_external'],
-  ['Provides-Extra', 'provides_extras'],
+  ['Provides-Extra', 'provides_extra'],
   ['Dynamic', 'dynamic'],
 ];
 

@@ -9,6 +9,7 @@ import type { ReadEntry } from 'tar/read-entry';
 import yauzl from 'yauzl';
 import { ActionError } from '../errors.ts';
 import { CHUNK_BYTES, fileChunks } from '../file-chunks.ts';
+import { checkZipMethod, UnsupportedCompression } from './archive.ts';
 import { bunzip2, zstdDecompressor } from './conda.ts';
 
 /**
@@ -103,12 +104,17 @@ function gzipDamage(err: Error, head: Buffer): Damage {
 }
 
 /**
- * Inflates one gzip member to its trailer (zlib checks its CRC-32 and length), feeding the output to `tar`
- * if given. The rule is one member and nothing after it: zlib would silently skip zero padding and decode
- * a second member as if it were part of the first, while Ruby's and Rust's readers stop after the first,
- * so two readers could see two different packages.
+ * Inflates a gzip stream to its last trailer (zlib checks each member's CRC-32 and length), feeding the output
+ * to `tar` if given, and refuses anything after the last member (zlib stops at zero padding and fails on other
+ * bytes). `oneMember` is for formats whose registry reads only the first member: Ruby's Zlib::GzipReader
+ * (gems) and Rust's GzDecoder (crates.io) stop there, so a second member would be a second package nobody
+ * sees. npm (zlib) and Python's tarfile (Warehouse, pip) read every member, as `gzip -t` does.
  */
-async function verifyGzip(source: AsyncIterable<Buffer>, tar?: TarToEnd): Promise<void> {
+async function verifyGzip(
+  source: AsyncIterable<Buffer>,
+  tar: TarToEnd | undefined,
+  oneMember: boolean,
+): Promise<void> {
   const gunzip = zlib.createGunzip({ chunkSize: 256 * 1024 });
   let input = 0;
   let output = 0;
@@ -138,8 +144,9 @@ async function verifyGzip(source: AsyncIterable<Buffer>, tar?: TarToEnd): Promis
   } catch (err) {
     throw gzipDamage(err as Error, head);
   }
-  // Zero padding is consumed by nobody; a second member shows as output its own trailer does not count.
-  if (gunzip.bytesWritten !== input || lastBytes.length < 4 || lastBytes.readUInt32LE(0) !== output % 2 ** 32)
+  // zlib leaves zero padding unread; a second member shows as output the last trailer does not count.
+  const secondMember = lastBytes.length < 4 || lastBytes.readUInt32LE(0) !== output % 2 ** 32;
+  if (gunzip.bytesWritten !== input || (oneMember && secondMember))
     throw new Damage('trailing bytes after the gzip stream');
   await tar?.end();
 }
@@ -147,8 +154,9 @@ async function verifyGzip(source: AsyncIterable<Buffer>, tar?: TarToEnd): Promis
 const fileStream = (filePath: string): Readable =>
   fs.createReadStream(filePath, { highWaterMark: CHUNK_BYTES });
 
-/** sdists, crates and npm tarballs: one gzip member holding one tar. */
-const verifyTarGz = (filePath: string): Promise<void> => verifyGzip(fileStream(filePath), new TarToEnd());
+/** sdists, crates and npm tarballs: a gzip stream holding one tar (a crate in a single member). */
+const verifyTarGz = (filePath: string): Promise<void> =>
+  verifyGzip(fileStream(filePath), new TarToEnd(), filePath.endsWith('.crate'));
 
 /**
  * A gem is a plain tar of gzip members (metadata.gz, data.tar.gz, checksums.yaml.gz): the outer tar to its
@@ -161,7 +169,7 @@ async function verifyGem(filePath: string): Promise<void> {
     if (!entry.path.endsWith('.gz')) return entry.resume();
     const inner = entry.path.endsWith('.tar.gz') ? new TarToEnd() : undefined;
     members.push(
-      verifyGzip(drained(entry), inner).catch((err: Error) => {
+      verifyGzip(drained(entry), inner, true).catch((err: Error) => {
         problems.push(new Damage(`${entry.path}: ${err.message}`));
       }),
     );
@@ -303,8 +311,7 @@ class EntryData {
     readonly entry: yauzl.Entry,
     readonly start: number,
   ) {
-    if (entry.compressionMethod !== 0 && entry.compressionMethod !== 8)
-      throw this.damage(`unsupported compression method ${entry.compressionMethod}`);
+    checkZipMethod(entry.fileName, entry.compressionMethod);
   }
 
   get end(): number {
@@ -517,6 +524,18 @@ function verifierFor(file: string): ((filePath: string) => Promise<void>) | unde
   return undefined;
 }
 
+/** The refusal of a zip with entries its registry cannot read: the file is whole, so not called damaged. */
+export function compressionRefusal(file: string, err: UnsupportedCompression): ActionError {
+  const registry = file.endsWith('.whl') ? 'PyPI' : 'NuGet';
+  return new ActionError(
+    `${file}: ${err.message}, and ${registry} accepts only stored and deflated zip entries. Nothing was sent.`,
+    {
+      cause: `The tool that wrote it compressed with another method (bzip2, LZMA, zstd); ${registry} and the installers that read it take only stored and deflated entries.`,
+      fix: 'Rebuild it with the ecosystem’s own build tool (python -m build, dotnet pack), or recompress its entries with deflate.',
+    },
+  );
+}
+
 /**
  * Proves a package file whole before anything is sent: every compressed stream read to its checksum and
  * every archive to its end, in one streaming pass that keeps none of the content.
@@ -526,6 +545,7 @@ export async function verifyIntact(filePath: string): Promise<void> {
   try {
     await verifierFor(file)?.(filePath);
   } catch (err) {
+    if (err instanceof UnsupportedCompression) throw compressionRefusal(file, err);
     if (!(err instanceof Damage)) throw err;
     throw new ActionError(`${file}: is damaged: ${err.message}. Nothing was sent.`, {
       cause:

@@ -1,18 +1,18 @@
 import fs from 'node:fs/promises';
 import { builtinModules } from 'node:module';
+import os from 'node:os';
 import path from 'node:path';
+import PackageJson from '@npmcli/package-json';
 import { ActionError } from '../errors.ts';
 import { ArchiveError, scanTar } from './archive.ts';
 
-/** What `npm publish` would send for one tarball, read from its `package/package.json`. */
+/** What `npm publish` would send for one tarball, read from the package.json in its top folder. */
 export interface NpmPackage {
   name: string;
   /** As npm publishes it: `semver.clean` of package.json's version (no leading `v`/`=`, no build metadata). */
   version: string;
-  /** package.json as packed, with `version` cleaned. */
+  /** package.json as `npm publish` sends it: normalised as npm 11 does, README attached, `version` cleaned. */
   manifest: Record<string, unknown>;
-  /** The README npm would attach (its normalize step picks README.md-like files first). */
-  readme: { file: string; text: string } | undefined;
   scoped: boolean;
   prerelease: boolean;
   /** `publishConfig.tag` / `.access`: npm lets them stand in for the --tag and --access flags. */
@@ -172,12 +172,20 @@ function invalid(file: string, problem: string, fix = 'Rebuild it with `npm pack
 
 const text = (value: unknown): string => (typeof value === 'string' ? value : '');
 
-/** @npmcli/package-json's README choice: the first markdown-like README, else a bare README. */
-function pickReadme(names: string[]): string | undefined {
-  const markdownLike = /\.m?a?r?k?d?o?w?n?$/i;
-  const candidates = names.filter((n) => /^readme(\..*)?$/i.test(n)).sort();
-  return candidates.find((n) => markdownLike.test(n)) ?? candidates.find((n) => n.endsWith('README'));
+/**
+ * A member's path once npm unpacks it: npm strips the first path segment whatever its name (`package/` from
+ * `npm pack`, `node/` from DefinitelyTyped, other names in old packages). Undefined for what npm would not
+ * write: a member with no folder, or a path that climbs out of the package.
+ */
+function unpackedPath(member: string): string | undefined {
+  const rest = member.split('/').slice(1).join('/');
+  const normal = path.posix.normalize(rest);
+  if (!rest || normal.startsWith('../') || normal === '..' || normal.startsWith('/')) return undefined;
+  return normal.replace(/\/$/, '');
 }
+
+/** Root files whose content npm's manifest reading uses: the README it attaches, AUTHORS for contributors. */
+const READ_AT_ROOT = /^(?:package\.json|readme(?:\..*)?|AUTHORS)$/i;
 
 /**
  * Reads a tarball made by `npm pack` and checks what npm would check before publishing. The whole archive is
@@ -185,7 +193,8 @@ function pickReadme(names: string[]): string | undefined {
  */
 export async function readNpmPackage(filePath: string): Promise<NpmPackage> {
   const file = path.basename(filePath);
-  const isMember = (name: string) => name.startsWith('package/') && !name.slice(8).includes('/');
+  // Every member by its unpacked path (a later member of one path replaces an earlier one, as on unpacking).
+  const members = new Map<string, string>();
   let scan: Awaited<ReturnType<typeof scanTar>>;
   try {
     const head = Buffer.alloc(2);
@@ -197,19 +206,30 @@ export async function readNpmPackage(filePath: string): Promise<NpmPackage> {
     }
     // npm pack always gzips; a plain tar has no checksum to catch truncation.
     if (head[0] !== 0x1f || head[1] !== 0x8b) throw new ArchiveError('not gzip-compressed');
-    scan = await scanTar(filePath, (name) =>
-      isMember(name) && (name === 'package/package.json' || /^readme(\..*)?$/i.test(name.slice(8)))
-        ? 'read'
-        : undefined,
-    );
+    scan = await scanTar(filePath, (name) => {
+      const unpacked = unpackedPath(name);
+      if (unpacked === undefined) return undefined;
+      members.set(unpacked, name);
+      return READ_AT_ROOT.test(unpacked) ? 'read' : undefined;
+    });
   } catch (err) {
     if (err instanceof ArchiveError) {
       throw invalid(file, `cannot be read as a package tarball (${err.message}).`);
     }
     throw err;
   }
-  const raw = scan.read.get('package/package.json');
-  if (!raw) throw invalid(file, 'has no package/package.json, so it is not a tarball from `npm pack`.');
+  const contents = new Map<string, Buffer>();
+  for (const [unpacked, member] of members) {
+    const bytes = scan.read.get(member);
+    if (bytes) contents.set(unpacked, bytes);
+  }
+  const raw = contents.get('package.json');
+  if (!raw) {
+    throw invalid(
+      file,
+      'has no package.json in its top folder (package/package.json in a tarball from `npm pack`).',
+    );
+  }
   let manifest: unknown;
   try {
     manifest = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(raw));
@@ -219,14 +239,79 @@ export async function readNpmPackage(filePath: string): Promise<NpmPackage> {
   if (!manifest || typeof manifest !== 'object' || Array.isArray(manifest)) {
     throw invalid(file, 'its package.json is not a JSON object.');
   }
-  return checkManifest(file, manifest as Record<string, unknown>, scan.read);
+  const checked = checkManifest(file, manifest as Record<string, unknown>);
+  let normalized: Record<string, unknown>;
+  try {
+    normalized = await normalizeAsNpm([...members.keys()], contents, manifest as Record<string, unknown>);
+  } catch (err) {
+    throw invalid(file, `npm cannot read its package.json (${(err as Error).message}).`);
+  }
+  return { ...checked, manifest: { ...normalized, version: checked.version } };
+}
+
+/**
+ * The manifest `npm publish <tarball>` sends, made by the library npm 11 makes it with: pacote unpacks the
+ * tarball and reads it with @npmcli/package-json's `prepare` (directories.bin becomes `bin`, `./` leaves bin
+ * paths, author and contributor strings become objects, bugs and homepage follow the repository, a keywords
+ * string is split, the README is attached), then libnpmpublish applies `fixName`. The steps that look at files
+ * see a copy of the package's layout with empty files, holding only what they read: package.json, the root
+ * README and AUTHORS.
+ */
+async function normalizeAsNpm(
+  paths: string[],
+  contents: Map<string, Buffer>,
+  manifest: Record<string, unknown>,
+): Promise<Record<string, unknown>> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tp-npm-manifest-'));
+  try {
+    for (const member of layoutPaths(paths, manifest)) {
+      await fs.mkdir(path.join(dir, path.dirname(member)), { recursive: true });
+      await fs.writeFile(path.join(dir, member), contents.get(member) ?? '');
+    }
+    await fs.writeFile(path.join(dir, 'package.json'), contents.get('package.json') ?? '');
+    // gitHead: npm unpacks into its cache, never inside a git repository, so the step never finds one; here
+    // the temporary folder might be inside one (TMPDIR in a checkout).
+    const steps = PackageJson.prepareSteps.filter((step) => step !== 'gitHead');
+    const prepared = await PackageJson.prepare(dir, { steps });
+    const patched = await new PackageJson().fromContent(prepared.content).normalize({ steps: ['fixName'] });
+    return patched.content;
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The members npm's manifest steps can see: the root (README, AUTHORS, *.gyp, server.js), the folders named by
+ * directories.bin and directories.man, and the type declarations beside `main`.
+ */
+function layoutPaths(paths: string[], manifest: Record<string, unknown>): string[] {
+  const directories = (manifest.directories ?? {}) as Record<string, unknown>;
+  const folders = [directories.bin, directories.man]
+    .filter((d): d is string => typeof d === 'string' && d !== '')
+    .map((d) => `${path.posix.normalize(`/${d.replace(/\\/g, '/')}`).slice(1)}/`);
+  const main = typeof manifest.main === 'string' ? manifest.main : 'index.js';
+  const types = path.posix.normalize(
+    path.posix.join(path.posix.dirname(main), `${path.posix.basename(main, path.posix.extname(main))}.d.ts`),
+  );
+  return paths.filter(
+    (p) =>
+      p !== 'package.json' &&
+      (!p.includes('/') || p === types || folders.some((folder) => folder !== '/' && p.startsWith(folder))),
+  );
+}
+
+/** The names a tarball of `name@version` goes by: `npm pack`'s, the registry's download name, yarn v1's. */
+function tarballNames(name: string, versions: string[]): string[] {
+  const bare = name.split('/').at(-1) ?? name;
+  return versions.flatMap((v) => [packFileName(name, v), `${bare}-${v}.tgz`, packFileName(name, `v${v}`)]);
 }
 
 function checkManifest(
   file: string,
   manifest: Record<string, unknown>,
-  members: Map<string, Buffer>,
-): NpmPackage {
+): Omit<NpmPackage, 'manifest'> & {
+  manifest: Record<string, unknown>;
+} {
   const { name, version: rawVersion } = manifest;
   if (typeof name !== 'string' || !name) throw invalid(file, 'its package.json has no "name".');
   if (typeof rawVersion !== 'string' || !rawVersion) {
@@ -250,12 +335,12 @@ function checkManifest(
       "Remove the 'private' field from package.json to publish it, or leave this file out of packages-dir.",
     );
   }
-  const expected = packFileName(name, version);
-  if (file !== expected && file !== packFileName(name, rawVersion) && LOOKS_PACKED.test(file)) {
-    throw invalid(
-      file,
-      `its package.json says ${name}@${version}, so \`npm pack\` would have named it ${expected}.`,
-      'Rebuild it with `npm pack`, and make sure nothing else writes into packages-dir.',
+  const notes = warnings.map((w) => `${file}: package name "${name}": ${w}.`);
+  // npm takes name and version from package.json, never from the file name; a name that says otherwise
+  // often means a stale file from an earlier build.
+  if (LOOKS_PACKED.test(file) && !tarballNames(name, [version, rawVersion]).includes(file)) {
+    notes.push(
+      `${file}: its package.json says ${name}@${version} (\`npm pack\` would name it ${packFileName(name, version)}); it is published as ${name}@${version}, as npm publish would.`,
     );
   }
   const config = (manifest.publishConfig ?? {}) as Record<string, unknown>;
@@ -272,21 +357,15 @@ function checkManifest(
   if (tagProblem)
     throw invalid(file, `publishConfig.tag: ${tagProblem}`, 'Fix publishConfig in package.json and rebuild.');
   const registry = text(config.registry);
-  const notes = warnings.map((w) => `${file}: package name "${name}": ${w}.`);
   if (registry && !/^https:\/\/registry\.npmjs\.org\/?$/.test(registry)) {
     notes.push(
       `${file}: publishConfig.registry (${registry}) is not used: this action publishes to the registry 'repository-url' names (https://registry.npmjs.org by default).`,
     );
   }
-  const readmeName = pickReadme(
-    [...members.keys()].filter((m) => m !== 'package/package.json').map((m) => m.slice(8)),
-  );
-  const readmeBytes = readmeName === undefined ? undefined : members.get(`package/${readmeName}`);
   return {
     name,
     version,
     manifest: { ...manifest, version },
-    readme: readmeName && readmeBytes ? { file: readmeName, text: readmeBytes.toString('utf8') } : undefined,
     scoped: name.startsWith('@'),
     prerelease: parsed.prerelease.length > 0,
     configTag,

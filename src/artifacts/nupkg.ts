@@ -1,7 +1,8 @@
 import path from 'node:path';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { ActionError } from '../errors.ts';
-import { ArchiveError, readZipMember } from './archive.ts';
+import { ArchiveError, readZipMember, UnsupportedCompression } from './archive.ts';
+import { compressionRefusal } from './integrity.ts';
 
 export interface NuGetPackage {
   /** The package ID as the .nuspec spells it. */
@@ -130,6 +131,7 @@ export async function readNupkg(filePath: string): Promise<NuGetPackage> {
     }
     xml = new TextDecoder('utf-8', { fatal: true }).decode(member.data);
   } catch (err) {
+    if (err instanceof UnsupportedCompression) throw compressionRefusal(file, err);
     if (err instanceof ArchiveError) throw invalid(file, `is not an intact zip archive (${err.message}).`);
     if (err instanceof TypeError) throw invalid(file, 'its .nuspec is not UTF-8 text.');
     throw err;

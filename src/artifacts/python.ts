@@ -1,7 +1,8 @@
 import path from 'node:path';
 import { ActionError } from '../errors.ts';
-import { ArchiveError, readTarMember, readZipMember } from './archive.ts';
+import { ArchiveError, readTarMember, readZipMember, UnsupportedCompression } from './archive.ts';
 import { type CoreMetadata, header, parseCoreMetadata } from './core-metadata.ts';
+import { compressionRefusal } from './integrity.ts';
 
 export type PythonFileType = 'bdist_wheel' | 'sdist';
 
@@ -34,7 +35,8 @@ const PROJECT_NAME = /^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$/i;
 // PEP 440's grammar, as packaging's VERSION_PATTERN accepts it.
 const PEP440 =
   /^v?(?:\d+!)?\d+(?:\.\d+)*(?:[-_.]?(?:a|b|c|rc|alpha|beta|pre|preview)[-_.]?\d*)?(?:-\d+|[-_.]?(?:post|rev|r)[-_.]?\d*)?(?:[-_.]?dev[-_.]?\d*)?(?:\+[a-z0-9]+(?:[-_.][a-z0-9]+)*)?$/i;
-const KNOWN_METADATA_VERSIONS = ['1.0', '1.1', '1.2', '2.0', '2.1', '2.2', '2.3', '2.4', '2.5'];
+/** The versions Warehouse accepts (packaging's list); 2.0 was never a released version (PEP 426, withdrawn). */
+const KNOWN_METADATA_VERSIONS = ['1.0', '1.1', '1.2', '2.1', '2.2', '2.3', '2.4', '2.5'];
 const CONTENT_TYPES = ['text/plain', 'text/x-rst', 'text/markdown'];
 
 export function pythonFileType(file: string): PythonFileType | undefined {
@@ -80,6 +82,7 @@ export async function readPythonDistribution(
   try {
     text = await readMetadataText(filePath, filetype);
   } catch (err) {
+    if (err instanceof UnsupportedCompression) throw compressionRefusal(file, err);
     if (err instanceof ArchiveError)
       throw invalid(file, `cannot be read as an archive (${err.message}).`, REBUILD);
     throw err;
@@ -128,6 +131,7 @@ export async function readPythonDistribution(
       REBUILD,
     );
   }
+  checkPyPIRefusals(file, metadata, version);
   const warnings = verifyMetadata ? checkMetadata(file, metadata, name, version) : [];
   const uploadName = filetype === 'sdist' ? `${wheelEscapedName(name)}-${version}.tar.gz` : file;
   if (uploadName !== file) {
@@ -136,6 +140,47 @@ export async function readPythonDistribution(
     );
   }
   return { filetype, name, version, pyversion, metadata, uploadName, warnings };
+}
+
+/**
+ * What PyPI refuses whatever `verify-metadata` says, so that no token is minted for an upload that cannot
+ * succeed: local versions (Warehouse: "The use of local versions ... is not allowed"), Metadata-Version 2.0,
+ * and License-Expression under a Metadata-Version older than 2.4 (twine 6 refuses it before uploading, as
+ * packaging does: "license-expression introduced in metadata version 2.4").
+ */
+function checkPyPIRefusals(file: string, metadata: CoreMetadata, version: string): void {
+  const local = /\+(.+)$/.exec(version)?.[1];
+  if (local !== undefined) {
+    throw new ActionError(
+      `${file}: version ${version} has a local part (+${local}), and PyPI refuses local versions. Nothing was sent.`,
+      {
+        cause:
+          'Local versions are for builds that stay on one machine: setuptools-scm and hatch-vcs add one (+g<commit>) when the build runs off a tag or in a changed checkout, and some projects add one per variant (+cpu).',
+        fix: 'Build from a clean checkout of the release tag, or turn the local part off (setuptools-scm / hatch-vcs: local_scheme = "no-local-version"); variants belong in their own index, not PyPI.',
+      },
+    );
+  }
+  const metadataVersion = header(metadata, 'Metadata-Version') ?? '';
+  if (metadataVersion === '2.0') {
+    throw new ActionError(
+      `${file}: has Metadata-Version 2.0, which PyPI refuses ("'2.0' is not a valid metadata version"). Nothing was sent.`,
+      {
+        cause:
+          'Metadata 2.0 (PEP 426) was withdrawn and never became a version of the core metadata; an old build tool (wheel before 0.31, for instance) still wrote it.',
+        fix: 'Rebuild with a current build backend (python -m build), which writes Metadata-Version 2.1 or later.',
+      },
+    );
+  }
+  const [major = 0, minor = 0] = metadataVersion.split('.').map(Number);
+  if (header(metadata, 'License-Expression') !== undefined && (major < 2 || (major === 2 && minor < 4))) {
+    throw new ActionError(
+      `${file}: has License-Expression under Metadata-Version ${metadataVersion}; the field was introduced in 2.4, so twine refuses the file and PyPI would not record the license. Nothing was sent.`,
+      {
+        cause: 'The build backend wrote a 2.4 field into older metadata.',
+        fix: 'Upgrade the build backend so that it writes Metadata-Version 2.4 (setuptools 77+, hatchling 1.27+), or use the License field instead, and rebuild.',
+      },
+    );
+  }
 }
 
 /** What `twine check` and PyPI's upload checks would refuse, before anything is sent. */

@@ -164,8 +164,8 @@ function publishFailure(
 }
 
 /**
- * The document `npm publish` PUTs (libnpmpublish's buildMetadata): the packed package.json plus `_id`, the
- * README and `dist`, one dist-tag, the tarball base64-encoded under its scoped name and, with provenance, the
+ * The document `npm publish` PUTs (libnpmpublish's buildMetadata): package.json as npm normalises it (README
+ * included) plus `_id` and `dist`, one dist-tag, the tarball base64-encoded under its scoped name and, with provenance, the
  * Sigstore bundle as `<name>-<version>.sigstore`.
  */
 export function publishDocument(
@@ -181,7 +181,6 @@ export function publishDocument(
   const existingDist = manifest.dist && typeof manifest.dist === 'object' ? manifest.dist : {};
   const version = {
     ...manifest,
-    ...(pkg.readme ? { readme: pkg.readme.text, readmeFilename: pkg.readme.file } : {}),
     _id: `${pkg.name}@${pkg.version}`,
     dist: {
       ...existingDist,

@@ -239,4 +239,127 @@ describe('npm publish and the action send the same document', () => {
     assert.equal(actionScoped?.readme, npmScoped?.readme);
     assert.equal(actionScoped?.readmeFilename, npmScoped?.readmeFilename);
   });
+  /** `npm pack` of a package.json and files written as given (npm pack keeps package.json as written). */
+  async function packWith(manifest: Record<string, unknown>, files: Record<string, string>): Promise<string> {
+    const work = fs.mkdtempSync(path.join(tmp, 'pack-src-'));
+    fs.writeFileSync(path.join(work, 'package.json'), JSON.stringify(manifest, null, 2));
+    for (const [name, content] of Object.entries(files)) {
+      fs.mkdirSync(path.dirname(path.join(work, name)), { recursive: true });
+      fs.writeFileSync(path.join(work, name), content, { mode: 0o755 });
+    }
+    const out = fs.mkdtempSync(path.join(tmp, 'pack-out-'));
+    const packed = await runNpm(['pack', '--pack-destination', out, '--json', '--ignore-scripts'], {
+      cwd: work,
+    });
+    assert.equal(packed.code, 0, packed.stderr);
+    const [{ filename }] = JSON.parse(packed.stdout) as [{ filename: string }];
+    return path.join(out, filename);
+  }
+
+  it('normalises package.json exactly as npm 11 does, for old-style, scoped, prerelease and @types tarballs', async () => {
+    const dotted = await packWith(
+      {
+        name: 'tp-dotted',
+        version: '1.0.0',
+        bin: { 'tp-dotted': './cli.js', 'tp-other': './bin//other.js' },
+        man: './man/tp-dotted.1',
+        author: { name: 'Jane Doe', email: 'jane@example.com' },
+        maintainers: ['Bob Roe <bob@example.com>'],
+        repository: { type: 'git', url: 'https://gitlab.com/example-org/tp-dotted' },
+        keywords: 'one,two , three',
+        files: ['cli.js', 'bin', 'man', 'server.js', 'binding.gyp', 'AUTHORS', 'index.d.ts'],
+        main: 'index.js',
+      },
+      {
+        'cli.js': '#!/usr/bin/env node\n',
+        'bin/other.js': '#!/usr/bin/env node\n',
+        'man/tp-dotted.1': '.TH TP-DOTTED 1\n',
+        'server.js': '',
+        'binding.gyp': '{}',
+        AUTHORS: '# people\nAnn Example <ann@example.com>\n',
+        'index.d.ts': 'export {};\n',
+      },
+    );
+    const prerelease = await packWith(
+      {
+        name: '@octo-org/tp-pre',
+        version: '2.0.0-beta.1',
+        author: 'Jane Doe',
+        bugs: 'https://example.org/bugs',
+      },
+      { 'readme.markdown': 'pre\n' },
+    );
+    const CLI = path.join(FIXTURES, 'npm/cli/tp-cli-1.0.0.tgz');
+    const TYPES = path.join(FIXTURES, 'npm/types/tp-sample-0.1.0.tgz');
+    const cases = [
+      { name: 'tp-cli', file: CLI, tag: '' },
+      { name: 'tp-dotted', file: dotted, tag: '' },
+      { name: SCOPED, file: scoped, tag: '' },
+      { name: '@types/tp-sample', file: TYPES, tag: '' },
+      { name: '@octo-org/tp-pre', file: prerelease, tag: 'next' },
+    ];
+    const forNpm = await emulator();
+    const forAction = await emulator();
+    for (const r of [forNpm, forAction]) {
+      for (const { name } of cases) {
+        r.publishers.set(name, [defaultPublisher()]);
+        if (name !== SCOPED) r.addPackage(name, ['0.0.1']);
+      }
+    }
+    forNpm.addToken('npm-oracle-token', '*');
+    for (const { file, tag } of cases) {
+      const host = new URL(forNpm.url).host;
+      const published = await runNpm(
+        ['publish', file, '--registry', `${forNpm.url}/`, '--provenance=false', '--ignore-scripts']
+          .concat(tag ? ['--tag', tag] : [])
+          .concat(file === prerelease ? ['--access', 'public'] : []),
+        { cwd: tmp, npmrc: `//${host}/:_authToken=npm-oracle-token\n` },
+      );
+      assert.equal(published.code, 0, `${published.stdout}\n${published.stderr}`);
+    }
+    issuer.claims = defaultClaims();
+    for (const tag of ['', 'next']) {
+      const result = await runAction({
+        files: cases.filter((c) => c.tag === tag).map((c) => c.file),
+        oidc: { requestUrl: issuer.requestUrl, requestToken: issuer.requestToken },
+        inputs: { 'repository-url': forAction.url, attestations: 'false', tag, access: tag ? 'public' : '' },
+      });
+      assert.equal(result.code, 0, result.stdout);
+    }
+    // What npm adds about itself and the publishing machine: its and Node's versions, and pacote's record of
+    // where it read the tarball (a local path). dist is compared by documentSignature.
+    const npmOnly = ['_nodeVersion', '_npmVersion', '_integrity', '_resolved', '_from', 'dist'];
+    const versionOf = (r: NpmRegistry, name: string): Record<string, unknown> => {
+      const doc = r.documents.find((d) => d.name === name)?.document as
+        | { versions: Record<string, Record<string, unknown>> }
+        | undefined;
+      const manifest = Object.values(doc?.versions ?? {})[0] ?? {};
+      return Object.fromEntries(Object.entries(manifest).filter(([k]) => !npmOnly.includes(k)));
+    };
+    for (const { name } of cases) {
+      const [theirs, ours] = [forNpm, forAction].map((r) => r.documents.find((d) => d.name === name));
+      assert.equal(theirs?.status, 200, `npm's ${name}`);
+      assert.equal(ours?.status, 200, `the action's ${name}`);
+      assert.deepEqual(documentSignature(ours?.document), documentSignature(theirs?.document), name);
+      assert.deepEqual(versionOf(forAction, name), versionOf(forNpm, name), name);
+    }
+    // The differences the comparison covers are real: npm derived what package.json did not say.
+    const cli = versionOf(forNpm, 'tp-cli');
+    assert.deepEqual(cli.bin, { 'tp-cli': 'bin/tp-cli' });
+    assert.deepEqual(cli.author, {
+      name: 'Jane Doe',
+      email: 'jane@example.com',
+      url: 'https://jane.example',
+    });
+    assert.deepEqual(versionOf(forNpm, 'tp-dotted').bin, {
+      'tp-dotted': 'cli.js',
+      'tp-other': 'bin/other.js',
+    });
+    assert.deepEqual(
+      documentSignature(forNpm.documents.find((d) => d.name === '@octo-org/tp-pre')?.document)['dist-tags'],
+      {
+        next: '2.0.0-beta.1',
+      },
+    );
+  });
 });

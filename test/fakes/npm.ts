@@ -196,7 +196,10 @@ export function gitlabPublisherMatches(p: GitLabPublisher, claims: Claims): bool
 const sha1 = (b: Buffer): string => createHash('sha1').update(b).digest('hex');
 const sha512 = (b: Buffer): string => `sha512-${createHash('sha512').update(b).digest('base64')}`;
 
-/** package/package.json inside a tarball, or a reason it cannot be read. */
+/**
+ * The package.json in a tarball's top folder (`package/` from npm pack, `node/` in a DefinitelyTyped tarball:
+ * the registry and npm strip the first path segment whatever it is), or a reason it cannot be read.
+ */
 async function packedManifest(tgz: Buffer): Promise<Record<string, unknown> | string> {
   let tar: Buffer;
   try {
@@ -205,17 +208,17 @@ async function packedManifest(tgz: Buffer): Promise<Record<string, unknown> | st
     return `tarball is not gzip data (${(err as Error).message})`;
   }
   return new Promise((resolve) => {
-    let manifest: Record<string, unknown> | string = 'tarball has no package/package.json';
+    let manifest: Record<string, unknown> | string = 'tarball has no package.json in its top folder';
     const parser = new Parser({ strict: true });
     parser.on('entry', (entry: ReadEntry) => {
-      if (entry.path !== 'package/package.json') return entry.resume();
+      if (!/^[^/]+\/package\.json$/.test(entry.path)) return entry.resume();
       const chunks: Buffer[] = [];
       entry.on('data', (c: Buffer) => chunks.push(c));
       entry.on('end', () => {
         try {
           manifest = JSON.parse(Buffer.concat(chunks).toString('utf8'));
         } catch {
-          manifest = 'package/package.json is not JSON';
+          manifest = `${entry.path} is not JSON`;
         }
       });
     });

@@ -107,6 +107,11 @@ export interface PyPI {
   retryAfterSeconds?: number;
   /** Benchmark mode: uploads are drained and answered 200, nothing checked, hashed or recorded. */
   sink: boolean;
+  /**
+   * Release metadata as Warehouse keeps it from the release's first upload, by `<project>@<version>`: the
+   * extras come from the form field `provides_extra` (one per extra); a field of another name is ignored.
+   */
+  releases: Map<string, { provides_extra: string[] }>;
   /** The verified PEP 740 attestations stored with each file (Warehouse's provenance), by file name. */
   provenance: Map<string, Pep740Attestation[]>;
   /** A man in the middle for tests: rewrites an upload's `attestations` field before it is checked. */
@@ -797,6 +802,9 @@ export async function startPyPI(opts: {
       }
     }
     if (provenance) pypi.provenance.set(file.filename, provenance);
+    const release = `${normalized}@${version.text}`;
+    if (!pypi.releases.has(release))
+      pypi.releases.set(release, { provides_extra: values(up.fields, 'provides_extra') });
     pypi.files.set(file.filename, {
       project: normalized,
       storedAt: Date.now(),
@@ -971,9 +979,12 @@ export async function startPyPI(opts: {
     const releaseJson = /^\/pypi\/([^/]+)\/([^/]+)\/json$/.exec(path);
     if (req.method === 'GET' && releaseJson?.[1] && releaseJson[2]) {
       if (fault(pypi.faults.lookup, req, res)) return;
-      const files = releaseFiles(normalizeName(decodeURIComponent(releaseJson[1])), releaseJson[2]);
+      const project = normalizeName(decodeURIComponent(releaseJson[1]));
+      const files = releaseFiles(project, releaseJson[2]);
+      const extras = pypi.releases.get(`${project}@${files[0]?.version}`)?.provides_extra ?? [];
+      const info = { version: files[0]?.version, provides_extra: extras.length ? extras : null };
       return files.length > 0
-        ? sendJson(res, 200, { info: { version: files[0]?.version }, urls: files.map((f) => f.json) })
+        ? sendJson(res, 200, { info, urls: files.map((f) => f.json) })
         : sendJson(res, 404, { message: 'Not Found' });
     }
     const projectJson = /^\/pypi\/([^/]+)\/json$/.exec(path);
@@ -1026,6 +1037,7 @@ export async function startPyPI(opts: {
     readDelayMs: { simple: 0, json: 0 },
     sink: false,
     provenance: new Map(),
+    releases: new Map(),
     close: server.close,
   };
   // The publisher's projects exist: a (non-pending) publisher is always attached to one.

@@ -8,7 +8,7 @@ import { ZipFile } from 'yazl';
 export interface WheelSpec {
   name: string;
   version: string;
-  metadataVersion?: '2.1' | '2.2';
+  metadataVersion?: string;
   /** Extra METADATA headers in order, repeats allowed (Classifier, Requires-Dist, Project-URL, ...). */
   extraHeaders?: [string, string][];
   /** METADATA body. */
@@ -17,6 +17,8 @@ export interface WheelSpec {
   pyTag?: string;
   /** Size of an incompressible payload file, for big uploads. */
   padBytes?: number;
+  /** Every entry with ZIP64 extra fields, as writers of large wheels produce them (torch, tensorflow). */
+  zip64?: boolean;
 }
 
 // Fixed timestamps and pseudo-random bytes: the same spec always gives the same file, so a re-upload is identical.
@@ -70,7 +72,8 @@ export async function makeWheel(dir: string, spec: WheelSpec): Promise<string> {
     files.map(async ([path, data]) => `${path},${await recordHash(data)},${data.length}`),
   );
   const zip = new ZipFile();
-  for (const [path, data] of files) zip.addBuffer(data, path, { mtime: MTIME });
+  const zip64 = { forceZip64Format: spec.zip64 === true };
+  for (const [path, data] of files) zip.addBuffer(data, path, { mtime: MTIME, ...zip64 });
   if (spec.padBytes) {
     const padPath = `${stem}/pad.bin`;
     record.push(`${padPath},${await recordHash(padding(spec.padBytes))},${spec.padBytes}`);
@@ -81,8 +84,8 @@ export async function makeWheel(dir: string, spec: WheelSpec): Promise<string> {
     });
   }
   record.push(`${distInfo}/RECORD,,`);
-  zip.addBuffer(Buffer.from(`${record.join('\n')}\n`), `${distInfo}/RECORD`, { mtime: MTIME });
-  zip.end();
+  zip.addBuffer(Buffer.from(`${record.join('\n')}\n`), `${distInfo}/RECORD`, { mtime: MTIME, ...zip64 });
+  zip.end({ forceZip64Format: spec.zip64 === true, comment: '' });
   const path = join(dir, `${stem}-${spec.version}-${pyTag}-none-any.whl`);
   await pipeline(zip.outputStream, createWriteStream(path));
   return path;

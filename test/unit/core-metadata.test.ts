@@ -40,7 +40,7 @@ describe('core metadata', () => {
       'Homepage, https://example.org',
       'Source, https://example.org/src',
     ]);
-    assert.deepEqual(all('provides_extras'), ['cli']);
+    assert.deepEqual(all('provides_extra'), ['cli']);
     assert.deepEqual(all('dynamic'), ['Requires-Dist']);
     assert.deepEqual(all('home_page'), ['']);
     assert.deepEqual(all('summary'), ['Süßes Paket']);

@@ -35,6 +35,10 @@ const semver = fromNpm('semver') as {
   compare(a: string, b: string): number;
   validRange(r: string): string | null;
 };
+const npmPackageJson = fromNpm('@npmcli/package-json') as {
+  prepareSteps: string[];
+  prepare(dir: string, opts: { steps: string[] }): Promise<{ content: Record<string, { url?: string }> }>;
+};
 const validateName = fromNpm('validate-npm-package-name') as (name: string) => {
   errors?: string[];
   warnings?: string[];
@@ -52,8 +56,10 @@ async function tarball(file: string, manifest: unknown, extra: Record<string, st
   fs.mkdirSync(path.join(work, 'package'));
   const json = typeof manifest === 'string' ? manifest : JSON.stringify(manifest);
   fs.writeFileSync(path.join(work, 'package/package.json'), json);
-  for (const [name, content] of Object.entries(extra))
+  for (const [name, content] of Object.entries(extra)) {
+    fs.mkdirSync(path.dirname(path.join(work, 'package', name)), { recursive: true });
     fs.writeFileSync(path.join(work, 'package', name), content);
+  }
   const out = path.join(fs.mkdtempSync(path.join(tmp, 'out-')), file);
   await createTar({ gzip: true, file: out, cwd: work }, ['package']);
   return out;
@@ -72,12 +78,14 @@ describe('readNpmPackage', () => {
     assert.equal(pkg.version, '0.1.0');
     assert.equal(pkg.scoped, false);
     assert.equal(pkg.prerelease, false);
-    assert.equal(pkg.readme, undefined);
     assert.deepEqual(pkg.warnings, []);
-    assert.deepEqual(
-      pkg.manifest,
-      JSON.parse(fs.readFileSync(path.join(FIXTURES, 'npm/src/package.json'), 'utf8')),
-    );
+    // As npm 11's own @npmcli/package-json reads the same source (npm publish attaches this when no README).
+    const source = path.join(FIXTURES, 'npm/src');
+    const steps = npmPackageJson.prepareSteps.filter((s) => s !== 'gitHead');
+    const expected = (await npmPackageJson.prepare(source, { steps })).content;
+    assert.equal(expected.readme, 'ERROR: No README data found!');
+    assert.equal(expected.bugs?.url, 'https://github.com/example-org/tp-sample/issues');
+    assert.deepEqual(pkg.manifest, expected);
   });
 
   it('reads a scoped package packed by the real npm pack, README included', async () => {
@@ -92,7 +100,7 @@ describe('readNpmPackage', () => {
     assert.equal(pkg.name, '@octo-org/tp-scoped');
     assert.equal(pkg.scoped, true);
     assert.equal(pkg.configAccess, 'public');
-    assert.deepEqual(pkg.readme, { file: 'README.md', text: '# tp-scoped\n' });
+    assert.deepEqual([pkg.manifest.readme, pkg.manifest.readmeFilename], ['# tp-scoped\n', 'README.md']);
     assert.equal(packFileName(pkg.name, pkg.version), 'octo-org-tp-scoped-1.2.0.tgz');
     assert.equal(escapeName(pkg.name), '@octo-org%2ftp-scoped');
   });
@@ -117,25 +125,33 @@ describe('readNpmPackage', () => {
     }
   });
 
-  it('refuses a tarball without package/package.json', async () => {
+  it('reads any top folder, as npm strips the first path segment whatever its name', async () => {
     const work = fs.mkdtempSync(path.join(tmp, 'src-'));
-    fs.mkdirSync(path.join(work, 'module'));
-    fs.writeFileSync(path.join(work, 'module/package.json'), '{"name":"x","version":"1.0.0"}');
-    const file = path.join(work, 'x-1.0.0.tgz');
-    await createTar({ gzip: true, file, cwd: work }, ['module']);
-    await assert.rejects(readNpmPackage(file), /has no package\/package\.json/);
+    fs.mkdirSync(path.join(work, 'node'));
+    fs.writeFileSync(path.join(work, 'node/package.json'), '{"name":"@types/node","version":"1.0.0"}');
+    const file = path.join(work, 'node-1.0.0.tgz');
+    await createTar({ gzip: true, file, cwd: work }, ['node']);
+    assert.equal((await readNpmPackage(file)).name, '@types/node');
+    fs.rmSync(path.join(work, 'node/package.json'));
+    fs.writeFileSync(path.join(work, 'package.json'), '{"name":"x","version":"1.0.0"}');
+    await createTar({ gzip: true, file, cwd: work }, ['node', 'package.json']);
+    await assert.rejects(readNpmPackage(file), /has no package\.json in its top folder/);
   });
 
-  it('checks the file name only when it follows npm pack’s pattern', async () => {
+  it('never refuses a file name: npm takes name and version from package.json; a stale-looking name is a warning', async () => {
     const bytes = fs.readFileSync(FIXTURE);
-    await assert.rejects(
-      readNpmPackage(copy(bytes, 'tp-sample-0.2.0.tgz')),
-      /says tp-sample@0\.1\.0, so `npm pack` would have named it tp-sample-0\.1\.0\.tgz/,
+    const stale = await readNpmPackage(copy(bytes, 'tp-sample-0.2.0.tgz'));
+    assert.equal(stale.version, '0.1.0');
+    assert.match(
+      stale.warnings.join('\n'),
+      /says tp-sample@0\.1\.0 \(`npm pack` would name it tp-sample-0\.1\.0\.tgz\)/,
     );
-    await assert.rejects(readNpmPackage(copy(bytes, 'other-0.1.0.tgz')), /would have named it/);
-    assert.equal((await readNpmPackage(copy(bytes, 'release.tgz'))).version, '0.1.0');
-    const scoped = await tarball('tp-scoped-1.0.0.tgz', { name: '@octo-org/tp-scoped', version: '1.0.0' });
-    await assert.rejects(readNpmPackage(scoped), /would have named it octo-org-tp-scoped-1\.0\.0\.tgz/);
+    assert.deepEqual((await readNpmPackage(copy(bytes, 'release.tgz'))).warnings, []);
+    assert.deepEqual((await readNpmPackage(copy(bytes, 'tp-sample-v0.1.0.tgz'))).warnings, []);
+    const babel = await tarball('core-7.26.0.tgz', { name: '@babel/core', version: '7.26.0' });
+    assert.deepEqual((await readNpmPackage(babel)).warnings, []);
+    const yarn = await tarball('left-pad-v1.3.0.tgz', { name: 'left-pad', version: '1.3.0' });
+    assert.deepEqual((await readNpmPackage(yarn)).warnings, []);
   });
 
   it('refuses what npm publish refuses: no name or version, bad SemVer, bad names, private packages', async () => {
@@ -189,11 +205,41 @@ describe('readNpmPackage', () => {
         { README: 'plain', 'readme.markdown': 'md', 'README.txt': 'txt' },
       ),
     );
-    assert.deepEqual(pkg.readme, { file: 'readme.markdown', text: 'md' });
+    assert.deepEqual([pkg.manifest.readme, pkg.manifest.readmeFilename], ['md', 'readme.markdown']);
     const plain = await readNpmPackage(
       await tarball('pkg.tgz', { name: 'x', version: '1.0.0' }, { README: 'plain' }),
     );
-    assert.deepEqual(plain.readme, { file: 'README', text: 'plain' });
+    assert.deepEqual([plain.manifest.readme, plain.manifest.readmeFilename], ['plain', 'README']);
+  });
+
+  it('normalises package.json as npm 11 does: directories.bin, people, repository, keywords, bin paths', async () => {
+    const pkg = await readNpmPackage(
+      await tarball(
+        'pkg.tgz',
+        {
+          name: 'x',
+          version: '1.0.0',
+          author: 'Jane Doe <jane@example.com> (https://jane.example)',
+          contributors: ['Bob <bob@example.com>'],
+          repository: 'github:octo-org/x',
+          keywords: 'one, two',
+          directories: { bin: './bin' },
+        },
+        { 'bin/x-tool': '#!/usr/bin/env node\n' },
+      ),
+    );
+    const m = pkg.manifest;
+    assert.deepEqual(m.bin, { 'x-tool': 'bin/x-tool' });
+    assert.deepEqual(m.author, { name: 'Jane Doe', email: 'jane@example.com', url: 'https://jane.example' });
+    assert.deepEqual(m.contributors, [{ name: 'Bob', email: 'bob@example.com' }]);
+    assert.deepEqual(m.repository, { type: 'git', url: 'git+https://github.com/octo-org/x.git' });
+    assert.deepEqual(m.bugs, { url: 'https://github.com/octo-org/x/issues' });
+    assert.equal(m.homepage, 'https://github.com/octo-org/x#readme');
+    assert.deepEqual(m.keywords, ['one', 'two']);
+    const dotted = await readNpmPackage(
+      await tarball('pkg.tgz', { name: 'y', version: '1.0.0', bin: { y: './cli.js' } }, { 'cli.js': '' }),
+    );
+    assert.deepEqual(dotted.manifest.bin, { y: 'cli.js' });
   });
 });
 
@@ -311,7 +357,6 @@ describe('dist-tags and prereleases', () => {
     name: 'tp-sample',
     version,
     manifest: {},
-    readme: undefined,
     scoped: false,
     prerelease: (parseSemver(version)?.prerelease.length ?? 0) > 0,
     configTag,
