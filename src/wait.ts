@@ -1,10 +1,8 @@
 import { ActionError } from './errors.ts';
-import { headerValue, send } from './http.ts';
+import { headerValue, RESPONSE_LIMITS, send } from './http.ts';
 import { log } from './log.ts';
 import type { InstallCheck } from './registries/registry.ts';
 
-/** Index pages of big projects (every file of every release) run to megabytes. */
-const MAX_INDEX_BYTES = 64 * 1024 * 1024;
 const FIRST_DELAY_MS = 1_000;
 const MAX_DELAY_MS = 15_000;
 const PROGRESS_EVERY_MS = 15_000;
@@ -59,8 +57,11 @@ export async function waitUntilInstallable(
           url: check.url,
           what: `Reading ${check.url.href}`,
           attempts: 1,
+          // Idle and total alike end with the wait: a server that drips or streams without end cannot hold it.
           timeoutMs: Math.max(1, Math.min(READ_TIMEOUT_MS, deadline - clock.now())),
-          maxResponseBytes: MAX_INDEX_BYTES,
+          deadlineMs: Math.max(1, deadline - clock.now()),
+          // Index pages of big projects (every file of every release) run to megabytes.
+          maxResponseBytes: RESPONSE_LIMITS.listing,
           ...(check.headers ? { headers: check.headers } : {}),
         });
         if (res.status === 200 && check.shows(res)) {

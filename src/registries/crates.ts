@@ -4,7 +4,16 @@ import { digestFile } from '../artifacts/digest.ts';
 import { gitlabCiFile, gitlabProject } from '../ci/gitlab.ts';
 import type { CauseKind } from '../diagnosis.ts';
 import { ActionError } from '../errors.ts';
-import { apiUrl, exists, type HttpResponse, jsonBody, parseJson, type RequestBody, send } from '../http.ts';
+import {
+  apiUrl,
+  exists,
+  type HttpResponse,
+  jsonBody,
+  LOOKUP_DEADLINE_MS,
+  parseJson,
+  type RequestBody,
+  send,
+} from '../http.ts';
 import { log } from '../log.ts';
 import { claimText, workflowFile } from '../oidc.ts';
 import { mintedCredential } from './credential.ts';
@@ -236,7 +245,12 @@ async function publishedChecksum(target: Target, crate: CrateArtifact): Promise<
     target.url,
     `api/v1/crates/${encodeURIComponent(crate.name)}/${encodeURIComponent(crate.version)}`,
   );
-  const res = await send({ method: 'GET', url, what: `Looking up ${crate.name} ${crate.version}` });
+  const res = await send({
+    method: 'GET',
+    url,
+    what: `Looking up ${crate.name} ${crate.version}`,
+    deadlineMs: LOOKUP_DEADLINE_MS,
+  });
   if (res.status !== 200) return undefined;
   const checksum = (parseJson(res) as { version?: { checksum?: unknown } } | undefined)?.version?.checksum;
   return typeof checksum === 'string' ? checksum : '';

@@ -16,7 +16,17 @@ import {
 } from '../artifacts/npm-package.ts';
 import { gitlabCiFile, gitlabProject } from '../ci/gitlab.ts';
 import { ActionError } from '../errors.ts';
-import { apiUrl, exists, type HttpResponse, headerValue, parseJson, send } from '../http.ts';
+import {
+  apiUrl,
+  exists,
+  type HttpResponse,
+  headerValue,
+  LOOKUP_DEADLINE_MS,
+  parseJson,
+  RESPONSE_LIMITS,
+  send,
+  TooLargeError,
+} from '../http.ts';
 import { type Claims, claimText, decodeClaims, workflowFile } from '../oidc.ts';
 import { mintedCredential } from './credential.ts';
 import { heldVersion } from './held.ts';
@@ -57,6 +67,7 @@ async function packument(
   target: Target,
   credential: Credential | undefined,
   pkg: NpmArtifact,
+  deadlineMs?: number,
 ): Promise<Packument | 'absent' | undefined> {
   const res = await send({
     method: 'GET',
@@ -66,13 +77,21 @@ async function packument(
       accept: PACKUMENT_ACCEPT,
       ...(credential ? { authorization: credential.authorization } : {}),
     },
+    maxResponseBytes: RESPONSE_LIMITS.listing,
+    ...(deadlineMs ? { deadlineMs } : {}),
   });
   if (res.status === 404) return 'absent';
   if (res.status !== 200) return undefined;
-  // A packument larger than the client's response limit arrives cut: then, like npm, go on without it.
   const doc = parseJson(res) as Packument | undefined;
   return doc && typeof doc === 'object' ? doc : undefined;
 }
+
+/** The packument before a publish; one past the ceiling is not read: then, like npm, go on without it. */
+const packumentBeforePublish = (target: Target, credential: Credential, pkg: NpmArtifact) =>
+  packument(target, credential, pkg).catch((err: unknown) => {
+    if (err instanceof TooLargeError) return undefined;
+    throw err;
+  });
 
 /**
  * npm 11's guard: without an explicit tag, a version lower than the highest published release would move
@@ -661,7 +680,7 @@ export const npm: Registry<NpmArtifact> = {
   async held(target, pkgs) {
     return Promise.all(
       pkgs.map(async (pkg) => {
-        const doc = await packument(target, undefined, pkg);
+        const doc = await packument(target, undefined, pkg, LOOKUP_DEADLINE_MS);
         const published = typeof doc === 'object' ? doc.versions?.[pkg.version] : undefined;
         if (!published) return undefined;
         const stored = typeof published.dist?.shasum === 'string' ? published.dist.shasum : '';
@@ -672,7 +691,7 @@ export const npm: Registry<NpmArtifact> = {
 
   async upload(target, credential, pkg, options) {
     const { tag, explicit } = chooseDistTag(pkg, options.tag);
-    const existing = await packument(target, credential, pkg);
+    const existing = await packumentBeforePublish(target, credential, pkg);
     const published = typeof existing === 'object' ? existing.versions?.[pkg.version] : undefined;
     if (published) {
       if (options.skipExisting)
@@ -709,7 +728,7 @@ export const npm: Registry<NpmArtifact> = {
       if (options.skipExisting)
         return { status: 'skipped', message: `${pkg.name}@${pkg.version} already exists` };
       // An attempt that timed out may have gone through: our own bytes there mean our publish landed.
-      const after = res.retried ? await packument(target, credential, pkg) : undefined;
+      const after = res.retried ? await packumentBeforePublish(target, credential, pkg) : undefined;
       if (typeof after === 'object' && after.versions?.[pkg.version]?.dist?.shasum === shasum) {
         return { status: 'uploaded', message: 'published (confirmed after a retry)' };
       }

@@ -3,7 +3,14 @@ import { digestFile } from '../artifacts/digest.ts';
 import { type NuGetPackage, readNupkg } from '../artifacts/nupkg.ts';
 import { gitlabProject } from '../ci/gitlab.ts';
 import { ActionError } from '../errors.ts';
-import { type HttpResponse, jsonBody, parseJson, send } from '../http.ts';
+import {
+  type HttpResponse,
+  jsonBody,
+  LOOKUP_DEADLINE_MS,
+  parseJson,
+  RESPONSE_LIMITS,
+  send,
+} from '../http.ts';
 import { log } from '../log.ts';
 import { multipartBody } from '../multipart.ts';
 import { claimText, workflowFile } from '../oidc.ts';
@@ -51,7 +58,14 @@ function versionsIn(res: HttpResponse): string[] | undefined {
 
 async function listedVersions(target: Target, base: URL, id: string): Promise<string[] | undefined> {
   const url = flatContainerUrl(base, id);
-  const res = await send({ method: 'GET', url, what: `Looking up ${id} on ${target.title}`, attempts: 2 });
+  const res = await send({
+    method: 'GET',
+    url,
+    what: `Looking up ${id} on ${target.title}`,
+    attempts: 2,
+    deadlineMs: LOOKUP_DEADLINE_MS,
+    maxResponseBytes: RESPONSE_LIMITS.index,
+  });
   return res.status === 404 ? [] : versionsIn(res);
 }
 

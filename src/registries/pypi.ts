@@ -3,7 +3,15 @@ import { digestFile } from '../artifacts/digest.ts';
 import { normalizeName, type PythonDistribution, readPythonDistribution } from '../artifacts/python.ts';
 import { gitlabCiFile, gitlabProject } from '../ci/gitlab.ts';
 import { ActionError } from '../errors.ts';
-import { exists, type HttpResponse, jsonBody, parseJson, send } from '../http.ts';
+import {
+  exists,
+  type HttpResponse,
+  jsonBody,
+  LOOKUP_DEADLINE_MS,
+  parseJson,
+  RESPONSE_LIMITS,
+  send,
+} from '../http.ts';
 import { log } from '../log.ts';
 import { multipartBody } from '../multipart.ts';
 import { claimText, workflowFile } from '../oidc.ts';
@@ -108,6 +116,9 @@ async function releaseFiles(
     url: new URL(path, siteOrigin(target.url)),
     what: `Looking up ${name} ${version} on ${target.title}`,
     attempts: 2,
+    deadlineMs: LOOKUP_DEADLINE_MS,
+    // One release's answer carries its description: a long README, not only the file list.
+    maxResponseBytes: RESPONSE_LIMITS.index,
   });
   const urls = res.status === 200 ? (parseJson(res) as { urls?: unknown } | undefined)?.urls : undefined;
   return Array.isArray(urls) ? urls : undefined;

@@ -2,7 +2,7 @@ import { digestFile } from '../artifacts/digest.ts';
 import { type GemSpec, readGem } from '../artifacts/gem.ts';
 import { ActionError } from '../errors.ts';
 import { fileChunks } from '../file-chunks.ts';
-import { apiUrl, exists, type HttpResponse, jsonBody, parseJson, send } from '../http.ts';
+import { apiUrl, exists, type HttpResponse, jsonBody, LOOKUP_DEADLINE_MS, parseJson, send } from '../http.ts';
 import { claimText, workflowFile } from '../oidc.ts';
 import { mintedCredential } from './credential.ts';
 import { heldVersion } from './held.ts';
@@ -25,7 +25,12 @@ async function publishedSha256(target: Target, gem: GemArtifact): Promise<string
     `api/v2/rubygems/${encodeURIComponent(gem.name)}/versions/${encodeURIComponent(gem.version)}.json`,
   );
   url.searchParams.set('platform', gem.platform);
-  const res = await send({ method: 'GET', url, what: `Looking up ${gem.name} ${versionSlug(gem)}` });
+  const res = await send({
+    method: 'GET',
+    url,
+    what: `Looking up ${gem.name} ${versionSlug(gem)}`,
+    deadlineMs: LOOKUP_DEADLINE_MS,
+  });
   if (res.status !== 200) return undefined;
   const sha = (parseJson(res) as { sha?: unknown } | undefined)?.sha;
   return typeof sha === 'string' ? sha : '';
