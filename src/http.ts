@@ -360,6 +360,114 @@ export async function exists(
   }
 }
 
+/** Characters of a registry's words shown at most: a message, never a page. */
+const EXCERPT_CHARS = 300;
+
+/**
+ * Registry text on one line: runs of white space become one space, and any other control character (which
+ * could start a workflow command, move the cursor or hide what follows) is shown escaped.
+ */
+export function oneLine(text: string, maxChars = EXCERPT_CHARS): string {
+  const line = text
+    .replace(/[\t\n\v\f\r\u0085\u2028\u2029 ]+/g, ' ')
+    .trim()
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point.
+    .replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return line.length > maxChars ? `${line.slice(0, maxChars - 1)}…` : line;
+}
+
+/**
+ * Registries and proxies echo what they were sent: an Authorization value, a JWT or a token in their words is
+ * cut out before the words are shown anywhere (every secret the run knows is also scrubbed from the log).
+ */
+const CREDENTIAL_SHAPES = [
+  /\b(Basic|Bearer|Token)\s+[A-Za-z0-9+/=._~-]{20,}/gi,
+  /\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g,
+  /\b(pypi|rubygems|cio|npm|oy2)[_-][A-Za-z0-9_-]{16,}/gi,
+];
+const withoutCredentials = (text: string): string =>
+  CREDENTIAL_SHAPES.reduce(
+    (kept, shape) =>
+      kept.replace(shape, (_found, scheme?: string) => {
+        const keepScheme = scheme && /^(Basic|Bearer|Token)$/i.test(scheme);
+        return keepScheme ? `${scheme} ***` : '***';
+      }),
+    text,
+  );
+
+/** The status line's reason when it says more than the standard phrase for its code (Warehouse's way). */
+export function statusReason(res: HttpResponse): string | undefined {
+  const reason = res.reason.trim();
+  return reason && reason.toLowerCase() !== (http.STATUS_CODES[res.status] ?? '').toLowerCase()
+    ? oneLine(withoutCredentials(reason))
+    : undefined;
+}
+
+const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: ' ' };
+
+/** An HTML error page's text: what a browser would show of its body (the title when the body is empty). */
+function htmlText(html: string): string {
+  const text = (fragment: string) =>
+    fragment
+      .replace(/<(script|style|head)\b[\s\S]*?<\/\1\s*>/gi, ' ')
+      .replace(/<!--[\s\S]*?-->/g, ' ')
+      .replace(/<[^>]*>/g, ' ')
+      .replace(/&(#x[0-9a-f]+|#[0-9]+|[a-z]+);/gi, (whole, name: string) => {
+        if (name[0] !== '#') return ENTITIES[name.toLowerCase()] ?? whole;
+        const code =
+          name[1]?.toLowerCase() === 'x' ? Number.parseInt(name.slice(2), 16) : Number(name.slice(1));
+        return code > 0 && code <= 0x10ffff ? String.fromCodePoint(code) : whole;
+      });
+  const body = text(html).trim();
+  return body || text(/<title\b[^>]*>([\s\S]*?)<\/title>/i.exec(html)?.[1] ?? '');
+}
+
+/** The words of a JSON error: `message`, `error`, `detail`, or each of `errors[]` (JSON:API's `detail`). */
+function jsonWords(value: unknown): string | undefined {
+  if (typeof value === 'string') return value || undefined;
+  if (!value || typeof value !== 'object') return undefined;
+  if (Array.isArray(value)) {
+    const each = value.map(jsonWords).filter((w): w is string => w !== undefined);
+    return each.length > 0 ? each.join('; ') : undefined;
+  }
+  const fields = value as Record<string, unknown>;
+  for (const key of ['message', 'error', 'detail', 'description', 'errors', 'reason']) {
+    const words = jsonWords(fields[key]);
+    if (words) return words;
+  }
+  return undefined;
+}
+
+/**
+ * A short excerpt of an error answer's body, on one line: a JSON error's message, an HTML page's text, or
+ * the text itself; undefined when the body says nothing. Registries call it where their answer's reason may be
+ * only in the body (a proxy, an HTTP/2 hop, another implementation of the protocol).
+ */
+export function bodyExcerpt(res: HttpResponse): string | undefined {
+  const body = res.body.trim();
+  if (!body) return undefined;
+  const type = headerValue(res.headers['content-type']) ?? '';
+  const json = parseJson(res);
+  const words =
+    json !== undefined
+      ? jsonWords(json)
+      : /html/i.test(type) || /^<(!doctype|html|\?xml|body|h1|p)\b/i.test(body)
+        ? htmlText(body)
+        : body;
+  const line = words === undefined ? '' : oneLine(withoutCredentials(words));
+  return line || undefined;
+}
+
+/** What the registry said of a refusal: the status line's own reason, else the body's; undefined: nothing. */
+export const registryWords = (res: HttpResponse): string | undefined => statusReason(res) ?? bodyExcerpt(res);
+
+/**
+ * The likely cause of a refusal whose reason is the registry's: "its reason is above" only when it gave one
+ * (the error shows it), else that it said nothing but the status.
+ */
+export const refusalCause = (what: string, reasonShown: boolean): string =>
+  reasonShown ? `${what}; its reason is above.` : `${what}, and said nothing but the status.`;
+
 /** Parses a JSON body, or undefined when it is not JSON (an HTML error page, say). */
 export function parseJson(res: HttpResponse): unknown {
   try {

@@ -10,8 +10,11 @@ import {
   type HttpResponse,
   jsonBody,
   LOOKUP_DEADLINE_MS,
+  oneLine,
   parseJson,
   type RequestBody,
+  refusalCause,
+  registryWords,
   send,
 } from '../http.ts';
 import { log } from '../log.ts';
@@ -71,11 +74,15 @@ function indexLists(body: string, crate: CrateArtifact): boolean {
 function errorDetails(res: HttpResponse): string[] | undefined {
   const errors = (parseJson(res) as { errors?: unknown } | undefined)?.errors;
   if (!Array.isArray(errors)) return undefined;
-  return errors.map((e) => String((e as { detail?: unknown } | null)?.detail ?? JSON.stringify(e)));
+  return errors.map((e) => oneLine(String((e as { detail?: unknown } | null)?.detail ?? JSON.stringify(e))));
 }
 
+/** Whether the answer said why, in crates.io's `errors` or in words a proxy or another server used. */
+const explained = (res: HttpResponse): boolean =>
+  errorDetails(res) !== undefined || registryWords(res) !== undefined;
+
 const saidBy = (res: HttpResponse): string[] =>
-  errorDetails(res) ?? [res.body.trim().split('\n')[0] || `${res.status} ${res.reason}`.trim()];
+  errorDetails(res) ?? [registryWords(res) ?? `${res.status} ${res.reason}`.trim()];
 
 /** Likely cause and fix per exchange refusal; crates.io's own words name most of them. */
 interface Diagnosis {
@@ -123,7 +130,7 @@ const NAMED_MISMATCHES: [string, string, (settings: string) => string][] = [
   ],
 ];
 
-function exchangeDiagnosis(detail: string, target: Target): Diagnosis {
+function exchangeDiagnosis(detail: string, target: Target, reasonShown: boolean): Diagnosis {
   const settings = `On ${target.url.host}, open the crate → Settings → Trusted Publishing`;
   if (detail === 'Failed to decode JWT') {
     return {
@@ -164,7 +171,7 @@ function exchangeDiagnosis(detail: string, target: Target): Diagnosis {
     };
   }
   return {
-    cause: 'The registry could not use the OIDC token; its reason is above.',
+    cause: refusalCause('The registry could not use the OIDC token', reasonShown),
     fix: "Check 'repository-url' and 'audience'.",
     publisher: true,
     proven: false,
@@ -220,7 +227,7 @@ function publishFailure(
     cause:
       res.status >= 500
         ? 'The registry had a fault.'
-        : 'The registry refused the crate; its reason is above.',
+        : refusalCause('The registry refused the crate', res.status === 200 || explained(res)),
     fix: res.status >= 500 ? 'Re-run the job.' : 'Correct Cargo.toml and run `cargo package` again.',
   });
 }
@@ -358,7 +365,7 @@ export const cratesIo: Registry<CrateArtifact> = {
     const diagnosis =
       res.status >= 500
         ? { cause: 'The registry had a fault.', fix: 'Re-run the job.', publisher: false, proven: false }
-        : exchangeDiagnosis(details[0] ?? '', target);
+        : exchangeDiagnosis(details[0] ?? '', target, explained(res));
     throw new ActionError(
       [
         `${target.title} refused the token exchange (HTTP ${res.status}):`,

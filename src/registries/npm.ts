@@ -22,8 +22,11 @@ import {
   type HttpResponse,
   headerValue,
   LOOKUP_DEADLINE_MS,
+  oneLine,
   parseJson,
   RESPONSE_LIMITS,
+  refusalCause,
+  registryWords,
   send,
   TooLargeError,
 } from '../http.ts';
@@ -44,15 +47,21 @@ const PACKUMENT_ACCEPT = 'application/vnd.npm.install-v1+json; q=1.0, applicatio
 
 const isPublicRegistry = (target: Target): boolean => target.url.hostname === 'registry.npmjs.org';
 
-/** The registry's own words: npm puts them in `error` (publish) or `message` (token exchange). */
-function registrySaid(res: HttpResponse): string {
+/**
+ * The registry's own words: npm puts them in `error` (publish) or `message` (token exchange), a proxy in its
+ * page; undefined when it said nothing but the status.
+ */
+function registryText(res: HttpResponse): string | undefined {
   const body = parseJson(res) as { error?: unknown; message?: unknown; reason?: unknown } | undefined;
   const said = [body?.error, body?.message, body?.reason].find((v) => typeof v === 'string' && v);
-  const text = typeof said === 'string' ? said : res.body.trim().split('\n')[0] || res.reason;
+  const text = typeof said === 'string' ? oneLine(said) : registryWords(res);
   // npm explains expired or revoked tokens only in this header.
   const notice = headerValue(res.headers['npm-notice']);
-  return notice ? `${text} (npm notice: ${notice})` : text;
+  return notice ? `${text ?? res.reason} (npm notice: ${oneLine(notice)})` : text;
 }
+
+/** The registry's words, or the status line when it gave none. */
+const registrySaid = (res: HttpResponse): string => registryText(res) ?? `${res.status} ${res.reason}`.trim();
 
 interface Packument {
   versions?: Record<string, { deprecated?: unknown; dist?: { shasum?: unknown } } | undefined>;
@@ -181,7 +190,7 @@ function publishFailure(
     cause:
       res.status >= 500
         ? 'The registry had a fault.'
-        : 'The registry could not accept the package; its reason is above.',
+        : refusalCause('The registry could not accept the package', registryText(res) !== undefined),
     fix: res.status >= 500 ? 'Re-run the job.' : 'Correct package.json and rebuild with `npm pack`.',
   });
 }

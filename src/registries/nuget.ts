@@ -1,4 +1,3 @@
-import { STATUS_CODES } from 'node:http';
 import { digestFile } from '../artifacts/digest.ts';
 import { type NuGetPackage, readNupkg } from '../artifacts/nupkg.ts';
 import { gitlabProject } from '../ci/gitlab.ts';
@@ -9,6 +8,8 @@ import {
   LOOKUP_DEADLINE_MS,
   parseJson,
   RESPONSE_LIMITS,
+  refusalCause,
+  registryWords,
   send,
 } from '../http.ts';
 import { log } from '../log.ts';
@@ -71,13 +72,11 @@ async function listedVersions(target: Target, base: URL, id: string): Promise<st
 
 const REBUILD = 'Correct the package (its .nuspec or files) and rebuild it with `dotnet pack`.';
 
-/** The gallery answers errors in the status line (what the NuGet client prints); the body repeats it. */
-function serverSaid(res: HttpResponse): string {
-  if (res.reason && res.reason !== STATUS_CODES[res.status]) return res.reason;
-  const error = (parseJson(res) as { error?: unknown } | undefined)?.error;
-  if (typeof error === 'string') return error;
-  return res.body.trim().split('\n')[0] || `${res.status} ${res.reason}`.trim();
-}
+/**
+ * The gallery answers errors in the status line (what the NuGet client prints); the body repeats it, and is
+ * all a proxy or another server may give.
+ */
+const serverSaid = (res: HttpResponse): string => registryWords(res) ?? `${res.status} ${res.reason}`.trim();
 
 interface Explanation {
   cause: string;
@@ -86,7 +85,13 @@ interface Explanation {
 }
 
 /** Causes and fixes of a refused exchange, keyed on the gallery's own messages (TokenApiController, FederatedCredentialService). */
-function explainExchange(target: Target, user: string, said: string, status: number): Explanation {
+function explainExchange(
+  target: Target,
+  user: string,
+  said: string,
+  status: number,
+  reasonShown: boolean,
+): Explanation {
   const site = target.url.origin;
   if (/no matching trust policy/i.test(said)) {
     return {
@@ -151,7 +156,7 @@ function explainExchange(target: Target, user: string, said: string, status: num
   }
   if (status >= 500) return { cause: 'The registry had a fault.', fix: 'Re-run the job.' };
   return {
-    cause: 'The registry could not verify the OIDC token or read the request; its reason is above.',
+    cause: refusalCause('The registry could not verify the OIDC token or read the request', reasonShown),
     fix: "Check 'repository-url' and 'audience'; if it persists, report it as a bug in this action with the log.",
   };
 }
@@ -213,7 +218,7 @@ function pushFailure(target: Target, pkg: NuGetArtifact, res: HttpResponse, trus
     cause:
       res.status >= 500
         ? 'The registry had a fault.'
-        : 'The registry refused the package; its reason is above.',
+        : refusalCause('The registry refused the package', registryWords(res) !== undefined),
     fix: res.status >= 500 ? 'Re-run the job.' : REBUILD,
   });
 }
@@ -315,7 +320,7 @@ export const nuget: Registry<NuGetArtifact> = {
     const said = serverSaid(res);
     throw new ActionError(
       `${target.title} refused the token exchange for user '${user}' (HTTP ${res.status}): ${said}`,
-      explainExchange(target, user, said, res.status),
+      explainExchange(target, user, said, res.status, registryWords(res) !== undefined),
     );
   },
 

@@ -8,8 +8,11 @@ import {
   type HttpResponse,
   jsonBody,
   LOOKUP_DEADLINE_MS,
+  oneLine,
   parseJson,
   RESPONSE_LIMITS,
+  refusalCause,
+  registryWords,
   send,
 } from '../http.ts';
 import { log } from '../log.ts';
@@ -140,7 +143,9 @@ const alreadyExists = (res: HttpResponse): boolean =>
   (res.status === 400 || res.status === 409) && /already exists/i.test(`${res.reason} ${res.body}`);
 
 function uploadFailure(target: Target, artifact: PythonArtifact, res: HttpResponse): ActionError {
-  const said = `${res.status} ${res.reason}`.trim();
+  // Warehouse says why in the status line; a proxy or another index may say it only in the body.
+  const words = registryWords(res);
+  const said = `${res.status} ${words ?? res.reason}`.trim();
   const message = `${target.title} refused ${artifact.file}: ${said}`;
   if (alreadyExists(res)) {
     return new ActionError(message, {
@@ -187,7 +192,9 @@ function uploadFailure(target: Target, artifact: PythonArtifact, res: HttpRespon
   }
   return new ActionError(message, {
     cause:
-      res.status >= 500 ? 'The index had a fault.' : 'The index rejected the upload; its reason is above.',
+      res.status >= 500
+        ? 'The index had a fault.'
+        : refusalCause('The index rejected the upload', words !== undefined),
     fix: res.status >= 500 ? 'Re-run the job.' : 'Correct the package metadata or the file and rebuild.',
   });
 }
@@ -301,7 +308,9 @@ export const pypi: Registry<PythonArtifact> = {
     throw new ActionError(
       [
         `${target.title} refused the token exchange (HTTP ${res.status} ${res.reason}).`,
-        ...errors.map((e) => `  [${e.code ?? '?'}] ${e.description ?? ''}`),
+        ...(errors.length > 0
+          ? errors.map((e) => `  [${oneLine(e.code ?? '?')}] ${oneLine(e.description ?? '')}`)
+          : [registryWords(res)].filter((w) => w !== undefined).map((w) => `  ${w}`)),
       ].join('\n'),
       {
         cause:

@@ -2,7 +2,19 @@ import { digestFile } from '../artifacts/digest.ts';
 import { type GemSpec, readGem } from '../artifacts/gem.ts';
 import { ActionError } from '../errors.ts';
 import { fileChunks } from '../file-chunks.ts';
-import { apiUrl, exists, type HttpResponse, jsonBody, LOOKUP_DEADLINE_MS, parseJson, send } from '../http.ts';
+import {
+  apiUrl,
+  bodyExcerpt,
+  exists,
+  type HttpResponse,
+  jsonBody,
+  LOOKUP_DEADLINE_MS,
+  parseJson,
+  refusalCause,
+  registryWords,
+  send,
+  statusReason,
+} from '../http.ts';
 import { claimText, workflowFile } from '../oidc.ts';
 import { mintedCredential } from './credential.ts';
 import { heldVersion } from './held.ts';
@@ -66,7 +78,9 @@ function versionsJsonLists(body: unknown, gem: GemArtifact): boolean {
 }
 
 function pushFailure(target: Target, gem: GemArtifact, res: HttpResponse): ActionError {
-  const said = res.body.trim().split('\n')[0] || `${res.status} ${res.reason}`;
+  // RubyGems answers in a text body; a proxy may say it only in its status line.
+  const words = bodyExcerpt(res) ?? statusReason(res);
+  const said = words ?? `${res.status} ${res.reason}`.trim();
   const message = `${target.title} refused ${gem.file} (HTTP ${res.status}): ${said}`;
   if (res.status === 409) {
     return new ActionError(message, {
@@ -93,7 +107,7 @@ function pushFailure(target: Target, gem: GemArtifact, res: HttpResponse): Actio
     cause:
       res.status >= 500
         ? 'The registry had a fault.'
-        : 'The registry could not process the gem; its reason is above.',
+        : refusalCause('The registry could not process the gem', words !== undefined),
     fix: res.status >= 500 ? 'Re-run the job.' : 'Check the gemspec and rebuild with `gem build`.',
   });
 }
@@ -166,7 +180,7 @@ export const rubygems: Registry<GemArtifact> = {
         aboutPublisher: true,
       });
     }
-    const reason = typeof answer?.error === 'string' ? answer.error : `${res.status} ${res.reason}`;
+    const reason = registryWords(res) ?? `${res.status} ${res.reason}`.trim();
     throw new ActionError(`${target.title} refused the token exchange (HTTP ${res.status}): ${reason}`, {
       cause: res.status >= 500 ? 'The registry had a fault.' : 'The registry could not use the OIDC token.',
       fix: "Check 'repository-url' and 'audience' (rubygems.org expects the audience 'rubygems.org').",
