@@ -95,7 +95,9 @@ export const isLoopback = (url: URL): boolean => LOOPBACK_HOSTS.has(url.hostname
 export function checkTransport(url: URL, inputName: string): void {
   if (url.protocol === 'https:') return;
   if (url.protocol === 'http:' && isLoopback(url)) return;
-  throw new ActionError(`${inputName} must use https:// (got ${url.origin}).`, {
+  // A javascript:, file: or data: URL has no origin ("null"): name its scheme instead.
+  const got = url.origin === 'null' ? `a ${url.protocol} URL` : url.origin;
+  throw new ActionError(`${inputName} must use https:// (got ${got}).`, {
     cause: 'Tokens would travel unencrypted; plain http:// is only allowed to 127.0.0.1, localhost and ::1.',
     fix: `Use the https:// address of the registry in ${inputName}.`,
   });
@@ -422,6 +424,13 @@ function htmlText(html: string): string {
   return body || text(/<title\b[^>]*>([\s\S]*?)<\/title>/i.exec(html)?.[1] ?? '');
 }
 
+/** Whether words say no more than the status does ("503 Service Unavailable", "Not Found."). */
+function onlyTheStatus(words: string, status: number): boolean {
+  const phrase = (http.STATUS_CODES[status] ?? '').toLowerCase();
+  const said = words.toLowerCase().replace(/\.$/, '');
+  return said === phrase || said === `${status} ${phrase}` || said === String(status);
+}
+
 /** The words of a JSON error: `message`, `error`, `detail`, or each of `errors[]` (JSON:API's `detail`). */
 function jsonWords(value: unknown): string | undefined {
   if (typeof value === 'string') return value || undefined;
@@ -455,7 +464,7 @@ export function bodyExcerpt(res: HttpResponse): string | undefined {
         ? htmlText(body)
         : body;
   const line = words === undefined ? '' : oneLine(withoutCredentials(words));
-  return line || undefined;
+  return line && !onlyTheStatus(line, res.status) ? line : undefined;
 }
 
 /** What the registry said of a refusal: the status line's own reason, else the body's; undefined: nothing. */

@@ -1,5 +1,5 @@
 import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);
-import{a as B}from"./chunk-6RUPC5SC.js";import{a as V}from"./chunk-Y57FTAVU.js";import{b as O,c as F,d as U,f as z,h as q}from"./chunk-GUM2KAFQ.js";import"./chunk-4T7IZVND.js";import{A as N,D,E as te,a as p,c as C,d as j,g as b,i as R,k as S,l as _,o as k,p as I,q as v,w as y,y as M,z as L}from"./chunk-KEC6WQEQ.js";import{e as ee}from"./chunk-67BG23Y2.js";function W(e){let n=e.replace(/\r\n?/g,`
+import{a as B}from"./chunk-VMTEDXMD.js";import{a as V}from"./chunk-Y57FTAVU.js";import{b as O,c as F,d as U,f as z,h as q}from"./chunk-QFLV62H4.js";import"./chunk-R3CRRY7R.js";import{A as N,D,E as te,a as p,c as C,d as j,g as b,i as R,k as S,l as _,o as k,p as I,q as v,w as y,y as M,z as L}from"./chunk-KHE6JB3F.js";import{e as ee}from"./chunk-67BG23Y2.js";function W(e){let n=e.replace(/\r\n?/g,`
 `),t=n.search(/\n\n|$/),i=n.slice(0,t),s=t<n.length?n.slice(t+2):"",r=[];for(let o of i.split(`
 `)){let l=r[r.length-1];if(/^[ \t]/.test(o)&&l){l[1]+=`
 ${o}`;continue}let d=o.indexOf(":");d<=0||r.push([o.slice(0,d).trim(),o.slice(d+1).trim()])}let a=r.find(([o])=>o.toLowerCase()==="description");return a&&!s&&(s=ne(a[1])),{headers:r.filter(([o])=>o.toLowerCase()!=="description"),body:s}}function ne(e){return e.trim().split(`
