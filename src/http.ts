@@ -362,8 +362,13 @@ export async function exists(
   }
 }
 
-/** Characters of a registry's words shown at most: a message, never a page. */
-const EXCERPT_CHARS = 300;
+/** Characters of a body excerpt shown at most: a message, never a page. */
+const EXCERPT_CHARS = 500;
+/**
+ * Characters of a registry's own message (a status line, a JSON error's detail) shown at most: Warehouse's
+ * attestation refusals run to a thousand, and their end names the mismatch.
+ */
+export const MESSAGE_CHARS = 2_000;
 
 /**
  * Registry text on one line: runs of white space become one space, and any other control character (which
@@ -401,7 +406,7 @@ const withoutCredentials = (text: string): string =>
 export function statusReason(res: HttpResponse): string | undefined {
   const reason = res.reason.trim();
   return reason && reason.toLowerCase() !== (http.STATUS_CODES[res.status] ?? '').toLowerCase()
-    ? oneLine(withoutCredentials(reason))
+    ? oneLine(withoutCredentials(reason), MESSAGE_CHARS)
     : undefined;
 }
 
@@ -463,7 +468,9 @@ export function bodyExcerpt(res: HttpResponse): string | undefined {
       : /html/i.test(type) || /^<(!doctype|html|\?xml|body|h1|p)\b/i.test(body)
         ? htmlText(body)
         : body;
-  const line = words === undefined ? '' : oneLine(withoutCredentials(words));
+  // A JSON error's message is the registry's own; any other body is a page, of which the start is enough.
+  const limit = json !== undefined ? MESSAGE_CHARS : EXCERPT_CHARS;
+  const line = words === undefined ? '' : oneLine(withoutCredentials(words), limit);
   return line && !onlyTheStatus(line, res.status) ? line : undefined;
 }
 

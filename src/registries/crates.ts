@@ -10,6 +10,7 @@ import {
   type HttpResponse,
   jsonBody,
   LOOKUP_DEADLINE_MS,
+  MESSAGE_CHARS,
   oneLine,
   parseJson,
   type RequestBody,
@@ -74,7 +75,9 @@ function indexLists(body: string, crate: CrateArtifact): boolean {
 function errorDetails(res: HttpResponse): string[] | undefined {
   const errors = (parseJson(res) as { errors?: unknown } | undefined)?.errors;
   if (!Array.isArray(errors)) return undefined;
-  return errors.map((e) => oneLine(String((e as { detail?: unknown } | null)?.detail ?? JSON.stringify(e))));
+  return errors.map((e) =>
+    oneLine(String((e as { detail?: unknown } | null)?.detail ?? JSON.stringify(e)), MESSAGE_CHARS),
+  );
 }
 
 /** Whether the answer said why, in crates.io's `errors` or in words a proxy or another server used. */

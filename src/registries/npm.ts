@@ -22,6 +22,7 @@ import {
   type HttpResponse,
   headerValue,
   LOOKUP_DEADLINE_MS,
+  MESSAGE_CHARS,
   oneLine,
   parseJson,
   RESPONSE_LIMITS,
@@ -54,10 +55,10 @@ const isPublicRegistry = (target: Target): boolean => target.url.hostname === 'r
 function registryText(res: HttpResponse): string | undefined {
   const body = parseJson(res) as { error?: unknown; message?: unknown; reason?: unknown } | undefined;
   const said = [body?.error, body?.message, body?.reason].find((v) => typeof v === 'string' && v);
-  const text = typeof said === 'string' ? oneLine(said) : registryWords(res);
+  const text = typeof said === 'string' ? oneLine(said, MESSAGE_CHARS) : registryWords(res);
   // npm explains expired or revoked tokens only in this header.
   const notice = headerValue(res.headers['npm-notice']);
-  return notice ? `${text ?? res.reason} (npm notice: ${oneLine(notice)})` : text;
+  return notice ? `${text ?? res.reason} (npm notice: ${oneLine(notice, MESSAGE_CHARS)})` : text;
 }
 
 /** The registry's words, or the status line when it gave none. */

@@ -8,6 +8,7 @@ import {
   type HttpResponse,
   jsonBody,
   LOOKUP_DEADLINE_MS,
+  MESSAGE_CHARS,
   oneLine,
   parseJson,
   RESPONSE_LIMITS,
@@ -309,7 +310,7 @@ export const pypi: Registry<PythonArtifact> = {
       [
         `${target.title} refused the token exchange (HTTP ${res.status} ${res.reason}).`,
         ...(errors.length > 0
-          ? errors.map((e) => `  [${oneLine(e.code ?? '?')}] ${oneLine(e.description ?? '')}`)
+          ? errors.map((e) => `  [${oneLine(e.code ?? '?')}] ${oneLine(e.description ?? '', MESSAGE_CHARS)}`)
           : [registryWords(res)].filter((w) => w !== undefined).map((w) => `  ${w}`)),
       ].join('\n'),
       {
