@@ -155,6 +155,8 @@ export async function send(req: HttpRequest): Promise<HttpResponse> {
   const endAt = Date.now() + deadlineMs;
   const big = (req.maxResponseBytes ?? RESPONSE_LIMITS.api) > RESPONSE_LIMITS.api;
   let lastProblem = '';
+  // The last answer that would have been retried: the caller's to read when the deadline ends the retries.
+  let lastAnswer: HttpResponse | undefined;
   let attempt = 0;
   while (attempt < attempts && Date.now() < endAt) {
     attempt++;
@@ -163,6 +165,7 @@ export async function send(req: HttpRequest): Promise<HttpResponse> {
       const once = () => sendFollowingRedirects(req, endAt);
       const res = { ...(await (big ? BIG_READS.run(once) : once())), retried: attempt > 1 };
       if (!isTransientStatus(res.status) || attempt === attempts) return res;
+      lastAnswer = res;
       lastProblem = `HTTP ${res.status} ${res.reason}`;
       const retryAfter = headerValue(res.headers['retry-after']);
       const delay = retryDelayMs(attempt, retryAfter);
@@ -175,11 +178,13 @@ export async function send(req: HttpRequest): Promise<HttpResponse> {
       }
     } catch (err) {
       if (!(err instanceof TransientError)) throw err;
+      lastAnswer = undefined;
       lastProblem = err.message;
       if (attempt < attempts)
         await backoff.sleep(Math.min(retryDelayMs(attempt, undefined), endAt - Date.now()));
     }
   }
+  if (lastAnswer) return lastAnswer;
   const tried = attempt === 1 ? 'tried once' : `tried ${attempt} times`;
   const within =
     Date.now() >= endAt && Number.isFinite(deadlineMs) ? `, within ${seconds(deadlineMs)} s` : '';

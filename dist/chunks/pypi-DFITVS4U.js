@@ -1,5 +1,5 @@
 import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);
-import{a as q}from"./chunk-2MUNYOK4.js";import{a as W}from"./chunk-Y57FTAVU.js";import{b as F,c as U,d as z,f as B,h as V}from"./chunk-4HKZKUPA.js";import"./chunk-JHZTTOXI.js";import{A as N,B as D,E as O,F as ne,a as p,c as C,d as j,g as b,i as R,k as S,l as I,m as _,p as k,q as M,r as v,x as y,z as L}from"./chunk-6EL7VSEI.js";import{e as te}from"./chunk-67BG23Y2.js";function H(e){let n=e.replace(/\r\n?/g,`
+import{a as q}from"./chunk-MB65DX6N.js";import{a as W}from"./chunk-Y57FTAVU.js";import{b as F,c as U,d as z,f as B,h as V}from"./chunk-YS755RYC.js";import"./chunk-IFM3OA34.js";import{A as N,B as D,E as O,F as ne,a as p,c as C,d as j,g as b,i as R,k as S,l as I,m as _,p as k,q as M,r as v,x as y,z as L}from"./chunk-UUIWTWLC.js";import{e as te}from"./chunk-67BG23Y2.js";function H(e){let n=e.replace(/\r\n?/g,`
 `),t=n.search(/\n\n|$/),i=n.slice(0,t),s=t<n.length?n.slice(t+2):"",r=[];for(let o of i.split(`
 `)){let l=r[r.length-1];if(/^[ \t]/.test(o)&&l){l[1]+=`
 ${o}`;continue}let d=o.indexOf(":");d<=0||r.push([o.slice(0,d).trim(),o.slice(d+1).trim()])}let a=r.find(([o])=>o.toLowerCase()==="description");return a&&!s&&(s=ie(a[1])),{headers:r.filter(([o])=>o.toLowerCase()!=="description"),body:s}}function ie(e){return e.trim().split(`
