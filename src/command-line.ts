@@ -27,7 +27,11 @@ const OPTIONS = [
   ['wait', null, 'after the uploads, wait until every version is installable'],
   ['wait-timeout', 'SECONDS', 'how long to wait before failing (default: 600)'],
   ['output', 'FILE', "write the 'published' JSON (every file and its status) to FILE"],
-  ['dotenv', 'FILE', 'append TRUSTED_PUBLISH_PUBLISHED=<json> to FILE (GitLab artifacts:reports:dotenv)'],
+  [
+    'dotenv',
+    'FILE',
+    'append TRUSTED_PUBLISH_UPLOADED/_SKIPPED/_FAILED/_RELEASES to FILE (GitLab dotenv report)',
+  ],
   ['help', null, 'print this help (also -h)'],
   ['version', null, 'print the version'],
 ] as const;

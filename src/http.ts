@@ -1,6 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { ActionError } from './errors.ts';
+import { Slots } from './slots.ts';
 
 export interface RequestBody {
   length: number;
@@ -21,8 +22,16 @@ export interface HttpRequest {
   what: string;
   /** Socket inactivity limit per attempt. */
   timeoutMs?: number;
+  /**
+   * The longest the whole request may take, every attempt and backoff included. By default a request without
+   * a body gets READ_DEADLINE_MS; one with a body gets, per attempt, time in proportion to its size.
+   */
+  deadlineMs?: number;
   attempts?: number;
-  /** Bytes of the answer kept (the rest is read and dropped); index pages of big projects need more. */
+  /**
+   * The largest successful answer read (RESPONSE_LIMITS has one per kind of answer): a larger one is refused,
+   * never buffered whole. An error answer is cut at ERROR_BODY_BYTES: only its first words are ever shown.
+   */
   maxResponseBytes?: number;
 }
 
@@ -38,9 +47,45 @@ export interface HttpResponse {
 }
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
-const MAX_RESPONSE_BYTES = 1024 * 1024;
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+/**
+ * The largest answer read, by what it is. Each is a few times the largest real one seen (the abbreviated
+ * packument of a package with thousands of versions runs to ~20 MiB, a PyPI simple page of a project with
+ * every wheel of every release to a few MiB), so a real registry never meets it and a hostile one cannot make
+ * the run hold more. Answers are parsed whole (the checks need every version listed), so the ceiling, with
+ * BIG_READS, is what keeps memory flat.
+ */
+export const RESPONSE_LIMITS = {
+  /** A JSON API answer: a token, an audience, one release's files. */
+  api: 1 * MiB,
+  /** An index file installers read: a crates.io or RubyGems compact index file, a NuGet flat container list. */
+  index: 16 * MiB,
+  /** A project's whole listing: a PyPI simple page, an npm packument. */
+  listing: 64 * MiB,
+} as const;
+/** Bytes of an error answer kept: enough for any registry's message; the rest is never read. */
+export const ERROR_BODY_BYTES = 64 * KiB;
+/** Answers larger than RESPONSE_LIMITS.api are read at most this many at a time, whatever asks for them. */
+const BIG_READS = new Slots(2);
 const MAX_REDIRECTS = 5;
 const DEFAULT_TIMEOUT_MS = 30_000;
+/** A read that takes longer is not coming: a registry sends a megabyte well within a second. */
+const READ_DEADLINE_MS = 60_000;
+/**
+ * An upload attempt may take this long plus its size at MIN_UPLOAD_BYTES_PER_S: a slow link is waited for
+ * (curl and twine never cut an upload that moves), one that no longer moves is caught by the idle timeout.
+ */
+const UPLOAD_BASE_MS = 120_000;
+const MIN_UPLOAD_BYTES_PER_S = 16 * KiB;
+/** setTimeout's largest delay (about 24 days); a longer one would fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/**
+ * A lookup before the upload only spares work: one that cannot finish in this time decides nothing (the
+ * caller warns and each upload's own answer decides).
+ */
+export const LOOKUP_DEADLINE_MS = 20_000;
 const DEFAULT_ATTEMPTS = 4;
 const MAX_RETRY_AFTER_MS = 60_000;
 
@@ -50,7 +95,9 @@ export const isLoopback = (url: URL): boolean => LOOPBACK_HOSTS.has(url.hostname
 export function checkTransport(url: URL, inputName: string): void {
   if (url.protocol === 'https:') return;
   if (url.protocol === 'http:' && isLoopback(url)) return;
-  throw new ActionError(`${inputName} must use https:// (got ${url.origin}).`, {
+  // A javascript:, file: or data: URL has no origin ("null"): name its scheme instead.
+  const got = url.origin === 'null' ? `a ${url.protocol} URL` : url.origin;
+  throw new ActionError(`${inputName} must use https:// (got ${got}).`, {
     cause: 'Tokens would travel unencrypted; plain http:// is only allowed to 127.0.0.1, localhost and ::1.',
     fix: `Use the https:// address of the registry in ${inputName}.`,
   });
@@ -69,16 +116,21 @@ export const backoff = {
 
 class TransientError extends Error {}
 
+/** An answer past its byte ceiling: refused, not retried (a second read would be as large). */
+export class TooLargeError extends ActionError {}
+
 /**
  * Until when each origin asked to be left alone (429 with Retry-After). Every request to it waits, not only
  * the one that was told: parallel uploads would otherwise keep hitting the limit.
  */
 const pausedUntil = new Map<string, number>();
 
-async function respectPause(url: URL): Promise<void> {
-  const wait = (pausedUntil.get(url.origin) ?? 0) - Date.now();
+async function respectPause(url: URL, endAt: number): Promise<void> {
+  const wait = Math.min(pausedUntil.get(url.origin) ?? 0, endAt) - Date.now();
   if (wait > 0) await backoff.sleep(wait);
 }
+
+const seconds = (ms: number): number => Math.round(ms / 100) / 10;
 
 const isTransientStatus = (status: number): boolean => status === 429 || status >= 500;
 
@@ -99,12 +151,21 @@ export function retryDelayMs(attempt: number, retryAfter: string | undefined): n
  */
 export async function send(req: HttpRequest): Promise<HttpResponse> {
   const attempts = req.attempts ?? DEFAULT_ATTEMPTS;
+  const deadlineMs = req.deadlineMs ?? (req.body ? Number.POSITIVE_INFINITY : READ_DEADLINE_MS);
+  const endAt = Date.now() + deadlineMs;
+  const big = (req.maxResponseBytes ?? RESPONSE_LIMITS.api) > RESPONSE_LIMITS.api;
   let lastProblem = '';
-  for (let attempt = 1; attempt <= attempts; attempt++) {
+  // The last answer that would have been retried: the caller's to read when the deadline ends the retries.
+  let lastAnswer: HttpResponse | undefined;
+  let attempt = 0;
+  while (attempt < attempts && Date.now() < endAt) {
+    attempt++;
     try {
-      await respectPause(req.url);
-      const res = { ...(await sendFollowingRedirects(req)), retried: attempt > 1 };
+      await respectPause(req.url, endAt);
+      const once = () => sendFollowingRedirects(req, endAt);
+      const res = { ...(await (big ? BIG_READS.run(once) : once())), retried: attempt > 1 };
       if (!isTransientStatus(res.status) || attempt === attempts) return res;
+      lastAnswer = res;
       lastProblem = `HTTP ${res.status} ${res.reason}`;
       const retryAfter = headerValue(res.headers['retry-after']);
       const delay = retryDelayMs(attempt, retryAfter);
@@ -113,24 +174,33 @@ export async function send(req: HttpRequest): Promise<HttpResponse> {
         const until = Date.now() + delay;
         pausedUntil.set(req.url.origin, Math.max(until, pausedUntil.get(req.url.origin) ?? 0));
       } else {
-        await backoff.sleep(delay);
+        await backoff.sleep(Math.min(delay, endAt - Date.now()));
       }
     } catch (err) {
       if (!(err instanceof TransientError)) throw err;
+      lastAnswer = undefined;
       lastProblem = err.message;
-      if (attempt < attempts) await backoff.sleep(retryDelayMs(attempt, undefined));
+      if (attempt < attempts)
+        await backoff.sleep(Math.min(retryDelayMs(attempt, undefined), endAt - Date.now()));
     }
   }
-  throw new ActionError(`${req.what} failed: ${lastProblem} (tried ${attempts} times).`, {
+  if (lastAnswer) return lastAnswer;
+  const tried = attempt === 1 ? 'tried once' : `tried ${attempt} times`;
+  const within =
+    Date.now() >= endAt && Number.isFinite(deadlineMs) ? `, within ${seconds(deadlineMs)} s` : '';
+  throw new ActionError(`${req.what} failed: ${lastProblem} (${tried}${within}).`, {
     cause: `${req.url.host} did not answer in time or dropped the connection every time.`,
     fix: 'Re-run the job; if it keeps failing, check the registry status page or the repository-url input.',
   });
 }
 
-async function sendFollowingRedirects(req: HttpRequest): Promise<Omit<HttpResponse, 'retried'>> {
+async function sendFollowingRedirects(
+  req: HttpRequest,
+  endAt: number,
+): Promise<Omit<HttpResponse, 'retried'>> {
   let url = req.url;
   for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
-    const res = await sendOnce(req, url);
+    const res = await sendOnce(req, url, endAt);
     const location = headerValue(res.headers.location);
     if (![301, 302, 303, 307, 308].includes(res.status) || !location) return res;
     const next = new URL(location, url);
@@ -147,7 +217,7 @@ async function sendFollowingRedirects(req: HttpRequest): Promise<Omit<HttpRespon
   });
 }
 
-async function sendOnce(req: HttpRequest, url: URL): Promise<Omit<HttpResponse, 'retried'>> {
+async function sendOnce(req: HttpRequest, url: URL, endAt: number): Promise<Omit<HttpResponse, 'retried'>> {
   const body = req.body ? await req.body() : undefined;
   const headers: Record<string, string> = {
     'user-agent': USER_AGENT,
@@ -160,42 +230,77 @@ async function sendOnce(req: HttpRequest, url: URL): Promise<Omit<HttpResponse, 
   }
   const transport = url.protocol === 'https:' ? https : http;
   const timeoutMs = req.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const started = Date.now();
+  const attemptMs = body ? UPLOAD_BASE_MS + (body.length / MIN_UPLOAD_BYTES_PER_S) * 1000 : MAX_TIMER_MS;
+  const budgetMs = Math.max(1, Math.min(endAt - started, attemptMs, MAX_TIMER_MS));
+  const limit = req.maxResponseBytes ?? RESPONSE_LIMITS.api;
   return new Promise((resolve, reject) => {
+    let sent = 0;
     const fail = (problem: string) => reject(new TransientError(problem));
     const request = transport.request(url, {
       method: req.method,
       headers,
       agent: agents[url.protocol as 'http:' | 'https:'],
     });
+    // An idle timeout alone never fires on a server that sends a byte a second: the attempt also has a total.
+    const overdue = setTimeout(() => {
+      const progress = body
+        ? `; ${sent} of ${body.length} bytes sent, at least ${MIN_UPLOAD_BYTES_PER_S / KiB} KiB/s is waited for`
+        : '';
+      request.destroy(new Error(`no complete answer within ${seconds(budgetMs)} s${progress}`));
+    }, budgetMs);
+    request.on('close', () => clearTimeout(overdue));
     request.setTimeout(timeoutMs, () => request.destroy(new Error(`no answer within ${timeoutMs / 1000} s`)));
     request.on('error', (err: NodeJS.ErrnoException) =>
       fail(err.code ? `${err.code} (${err.message})` : err.message),
     );
     request.on('response', (res) => {
+      const status = res.statusCode ?? 0;
+      const answer = (kept: Buffer[]) =>
+        resolve({
+          status,
+          reason: res.statusMessage ?? '',
+          headers: res.headers,
+          body: Buffer.concat(kept).toString('utf8'),
+          url,
+        });
+      const failed = status >= 300;
+      const ceiling = failed ? Math.min(limit, ERROR_BODY_BYTES) : limit;
       const chunks: Buffer[] = [];
-      const limit = req.maxResponseBytes ?? MAX_RESPONSE_BYTES;
       let size = 0;
       res.on('data', (chunk: Buffer) => {
         size += chunk.length;
-        if (size <= limit) chunks.push(chunk);
+        if (size <= ceiling) {
+          chunks.push(chunk);
+          return;
+        }
+        if (failed) {
+          // Only an error's first words are ever shown: keep them, never read the rest.
+          chunks.push(chunk.subarray(0, ceiling - (size - chunk.length)));
+          answer(chunks);
+        } else {
+          reject(
+            new TooLargeError(`${req.what}: ${url.host} answered with more than ${ceiling / MiB} MiB.`, {
+              cause: 'No registry answer of this kind is that large: a proxy or the server is misbehaving.',
+              fix: 'Check the repository-url input, or re-run the job later.',
+            }),
+          );
+        }
+        request.destroy();
       });
       res.on('error', (err) => fail(err.message));
-      res.on('end', () =>
-        resolve({
-          status: res.statusCode ?? 0,
-          reason: res.statusMessage ?? '',
-          headers: res.headers,
-          body: Buffer.concat(chunks).toString('utf8'),
-          url,
-        }),
-      );
+      res.on('end', () => answer(chunks));
     });
+    const counted = (chunk: Uint8Array) => {
+      sent += chunk.length;
+      return chunk;
+    };
     if (!body) {
       request.end();
     } else if (body.data instanceof Uint8Array) {
-      request.end(body.data);
+      request.end(counted(body.data));
     } else {
-      writeStream(request, body.data).catch((err: Error) => request.destroy(err));
+      writeStream(request, body.data, counted).catch((err: Error) => request.destroy(err));
     }
   });
 }
@@ -205,12 +310,16 @@ async function sendOnce(req: HttpRequest, url: URL): Promise<Omit<HttpResponse, 
  * still being flushed to the socket, never before the one ahead of it was. A producer may so reuse a
  * buffer two chunks later (file-chunks.ts), and a slow registry holds back reading instead of filling memory.
  */
-async function writeStream(request: http.ClientRequest, data: AsyncIterable<Uint8Array>): Promise<void> {
+async function writeStream(
+  request: http.ClientRequest,
+  data: AsyncIterable<Uint8Array>,
+  counted: (chunk: Uint8Array) => Uint8Array,
+): Promise<void> {
   let previous: Promise<void> = Promise.resolve();
   for await (const chunk of data) {
     await previous;
     if (request.destroyed) return;
-    previous = flushed(request, chunk);
+    previous = flushed(request, counted(chunk));
   }
   await previous;
   if (!request.destroyed) request.end();
@@ -248,9 +357,137 @@ export async function exists(
   what: string,
   headers?: Record<string, string>,
 ): Promise<boolean | undefined> {
-  const res = await send({ method: 'GET', url, what, attempts: 2, ...(headers ? { headers } : {}) });
-  return res.status === 200 ? true : res.status === 404 ? false : undefined;
+  try {
+    const res = await send({ method: 'GET', url, what, attempts: 2, ...(headers ? { headers } : {}) });
+    return res.status === 200 ? true : res.status === 404 ? false : undefined;
+  } catch (err) {
+    // Only a successful answer can be too large: the resource is there.
+    if (err instanceof TooLargeError) return true;
+    throw err;
+  }
 }
+
+/** Characters of a body excerpt shown at most: a message, never a page. */
+const EXCERPT_CHARS = 500;
+/**
+ * Characters of a registry's own message (a status line, a JSON error's detail) shown at most: Warehouse's
+ * attestation refusals run to a thousand, and their end names the mismatch.
+ */
+export const MESSAGE_CHARS = 2_000;
+
+/**
+ * Registry text on one line: runs of white space become one space, and any other control character (which
+ * could start a workflow command, move the cursor or hide what follows) is shown escaped.
+ */
+export function oneLine(text: string, maxChars = EXCERPT_CHARS): string {
+  const line = text
+    .replace(/[\t\n\v\f\r\u0085\u2028\u2029 ]+/g, ' ')
+    .trim()
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point.
+    .replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return line.length > maxChars ? `${line.slice(0, maxChars - 1)}…` : line;
+}
+
+/**
+ * Registries and proxies echo what they were sent: an Authorization value, a JWT or a token in their words is
+ * cut out before the words are shown anywhere (every secret the run knows is also scrubbed from the log).
+ */
+const CREDENTIAL_SHAPES = [
+  /\b(Basic|Bearer|Token)\s+[A-Za-z0-9+/=._~-]{20,}/gi,
+  /\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g,
+  /\b(pypi|rubygems|cio|npm|oy2)[_-][A-Za-z0-9_-]{16,}/gi,
+];
+const withoutCredentials = (text: string): string =>
+  CREDENTIAL_SHAPES.reduce(
+    (kept, shape) =>
+      kept.replace(shape, (_found, scheme?: string) => {
+        const keepScheme = scheme && /^(Basic|Bearer|Token)$/i.test(scheme);
+        return keepScheme ? `${scheme} ***` : '***';
+      }),
+    text,
+  );
+
+/** The status line's reason when it says more than the standard phrase for its code (Warehouse's way). */
+export function statusReason(res: HttpResponse): string | undefined {
+  const reason = res.reason.trim();
+  return reason && reason.toLowerCase() !== (http.STATUS_CODES[res.status] ?? '').toLowerCase()
+    ? oneLine(withoutCredentials(reason), MESSAGE_CHARS)
+    : undefined;
+}
+
+const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: ' ' };
+
+/** An HTML error page's text: what a browser would show of its body (the title when the body is empty). */
+function htmlText(html: string): string {
+  const text = (fragment: string) =>
+    fragment
+      .replace(/<(script|style|head)\b[\s\S]*?<\/\1\s*>/gi, ' ')
+      .replace(/<!--[\s\S]*?-->/g, ' ')
+      .replace(/<[^>]*>/g, ' ')
+      .replace(/&(#x[0-9a-f]+|#[0-9]+|[a-z]+);/gi, (whole, name: string) => {
+        if (name[0] !== '#') return ENTITIES[name.toLowerCase()] ?? whole;
+        const code =
+          name[1]?.toLowerCase() === 'x' ? Number.parseInt(name.slice(2), 16) : Number(name.slice(1));
+        return code > 0 && code <= 0x10ffff ? String.fromCodePoint(code) : whole;
+      });
+  const body = text(html).trim();
+  return body || text(/<title\b[^>]*>([\s\S]*?)<\/title>/i.exec(html)?.[1] ?? '');
+}
+
+/** Whether words say no more than the status does ("503 Service Unavailable", "Not Found."). */
+function onlyTheStatus(words: string, status: number): boolean {
+  const phrase = (http.STATUS_CODES[status] ?? '').toLowerCase();
+  const said = words.toLowerCase().replace(/\.$/, '');
+  return said === phrase || said === `${status} ${phrase}` || said === String(status);
+}
+
+/** The words of a JSON error: `message`, `error`, `detail`, or each of `errors[]` (JSON:API's `detail`). */
+function jsonWords(value: unknown): string | undefined {
+  if (typeof value === 'string') return value || undefined;
+  if (!value || typeof value !== 'object') return undefined;
+  if (Array.isArray(value)) {
+    const each = value.map(jsonWords).filter((w): w is string => w !== undefined);
+    return each.length > 0 ? each.join('; ') : undefined;
+  }
+  const fields = value as Record<string, unknown>;
+  for (const key of ['message', 'error', 'detail', 'description', 'errors', 'reason']) {
+    const words = jsonWords(fields[key]);
+    if (words) return words;
+  }
+  return undefined;
+}
+
+/**
+ * A short excerpt of an error answer's body, on one line: a JSON error's message, an HTML page's text, or
+ * the text itself; undefined when the body says nothing. Registries call it where their answer's reason may be
+ * only in the body (a proxy, an HTTP/2 hop, another implementation of the protocol).
+ */
+export function bodyExcerpt(res: HttpResponse): string | undefined {
+  const body = res.body.trim();
+  if (!body) return undefined;
+  const type = headerValue(res.headers['content-type']) ?? '';
+  const json = parseJson(res);
+  const words =
+    json !== undefined
+      ? jsonWords(json)
+      : /html/i.test(type) || /^<(!doctype|html|\?xml|body|h1|p)\b/i.test(body)
+        ? htmlText(body)
+        : body;
+  // A JSON error's message is the registry's own; any other body is a page, of which the start is enough.
+  const limit = json !== undefined ? MESSAGE_CHARS : EXCERPT_CHARS;
+  const line = words === undefined ? '' : oneLine(withoutCredentials(words), limit);
+  return line && !onlyTheStatus(line, res.status) ? line : undefined;
+}
+
+/** What the registry said of a refusal: the status line's own reason, else the body's; undefined: nothing. */
+export const registryWords = (res: HttpResponse): string | undefined => statusReason(res) ?? bodyExcerpt(res);
+
+/**
+ * The likely cause of a refusal whose reason is the registry's: "its reason is above" only when it gave one
+ * (the error shows it), else that it said nothing but the status.
+ */
+export const refusalCause = (what: string, reasonShown: boolean): string =>
+  reasonShown ? `${what}; its reason is above.` : `${what}, and said nothing but the status.`;
 
 /** Parses a JSON body, or undefined when it is not JSON (an HTML error page, say). */
 export function parseJson(res: HttpResponse): unknown {

@@ -24,6 +24,21 @@ export function decodeClaims(jwt: string): Claims | undefined {
   }
 }
 
+/**
+ * Why a value given as an ID token cannot be used, or undefined when it is a JWT not yet expired. Nothing
+ * here checks the signature: the registry does; this only names what would otherwise fail there, obscurely.
+ */
+export function idTokenProblem(jwt: string, now = Date.now()): string | undefined {
+  const claims = jwt.split('.').length === 3 ? decodeClaims(jwt) : undefined;
+  if (!claims)
+    return 'is not an ID token: a JWT is three base64url parts joined by dots, the second its claims';
+  const exp = claims.exp;
+  if (typeof exp === 'number' && exp * 1000 <= now) {
+    return `is an ID token that expired at ${new Date(exp * 1000).toISOString()}`;
+  }
+  return undefined;
+}
+
 /** The workflow file name in a GitHub `owner/repo/.github/workflows/<file>@ref` claim. */
 export function workflowFile(ref: string | undefined): string | undefined {
   return ref?.match(/\.github\/workflows\/([^@]+)@/)?.[1];

@@ -1,14 +1,18 @@
 import { ActionError } from './errors.ts';
-import { headerValue, send } from './http.ts';
+import { headerValue, RESPONSE_LIMITS, send } from './http.ts';
 import { log } from './output.ts';
 import type { InstallCheck } from './registries/registry.ts';
+import { Slots } from './slots.ts';
 
-/** Index pages of big projects (every file of every release) run to megabytes. */
-const MAX_INDEX_BYTES = 64 * 1024 * 1024;
 const FIRST_DELAY_MS = 1_000;
 const MAX_DELAY_MS = 15_000;
 const PROGRESS_EVERY_MS = 15_000;
 const READ_TIMEOUT_MS = 20_000;
+/**
+ * Reads (and parses) in flight at once, however many checks: a listing runs to tens of megabytes, so memory
+ * stays flat in the number of packages and versions waited for.
+ */
+const READS_AT_ONCE = 2;
 
 /** Time for the polling loop; tests replace it. */
 export const clock = {
@@ -39,6 +43,7 @@ export async function waitUntilInstallable(
   const deadline = started + timeoutMs;
   const availability: Availability = new Map(checks.map((c) => [c, undefined]));
   const pending = new Set(checks);
+  const reads = new Slots(READS_AT_ONCE);
   let lastProgress = started;
 
   const progress = () => {
@@ -54,23 +59,33 @@ export async function waitUntilInstallable(
     while (clock.now() < deadline) {
       let retryAfter: string | undefined;
       try {
-        const res = await send({
-          method: 'GET',
-          url: check.url,
-          what: `Reading ${check.url.href}`,
-          attempts: 1,
-          timeoutMs: Math.max(1, Math.min(READ_TIMEOUT_MS, deadline - clock.now())),
-          maxResponseBytes: MAX_INDEX_BYTES,
-          ...(check.headers ? { headers: check.headers } : {}),
+        const answer = await reads.run(async () => {
+          const res = await send({
+            method: 'GET',
+            url: check.url,
+            what: `Reading ${check.url.href}`,
+            attempts: 1,
+            // Idle and total alike end with the wait: a server that drips or streams without end cannot hold it.
+            timeoutMs: Math.max(1, Math.min(READ_TIMEOUT_MS, deadline - clock.now())),
+            deadlineMs: Math.max(1, deadline - clock.now()),
+            // Index pages of big projects (every file of every release) run to megabytes.
+            maxResponseBytes: RESPONSE_LIMITS.listing,
+            ...(check.headers ? { headers: check.headers } : {}),
+          });
+          // Parsed while the slot is held: the answer and what it parses to are dropped before the next read.
+          return {
+            shown: res.status === 200 && check.shows(res),
+            retryAfter: headerValue(res.headers['retry-after']),
+          };
         });
-        if (res.status === 200 && check.shows(res)) {
+        if (answer.shown) {
           const seconds = Math.round((clock.now() - started) / 100) / 10;
           availability.set(check, seconds);
           pending.delete(check);
           log.info(`${check.what} is installable from ${registryTitle} (after ${seconds} s).`);
           return;
         }
-        retryAfter = headerValue(res.headers['retry-after']);
+        retryAfter = answer.retryAfter;
       } catch (err) {
         // A dropped connection or a timeout is asked again like a 5xx; anything else is a bug to show.
         if (!(err instanceof ActionError)) throw err;

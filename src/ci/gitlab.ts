@@ -1,5 +1,5 @@
 import { ActionError } from '../errors.ts';
-import { claimText, decodeClaims, gitlabCiFile } from '../oidc.ts';
+import { claimText, decodeClaims, gitlabCiFile, idTokenProblem } from '../oidc.ts';
 import { CI_TITLES, type Ci } from './ci.ts';
 import { endPlainly, plainLog } from './plain.ts';
 
@@ -77,6 +77,15 @@ export function gitlabCi(env: Env): Ci {
         );
       }
       log.secret(jwt);
+      const problem = idTokenProblem(jwt);
+      if (problem) {
+        throw new ActionError(`${variable} ${problem}.`, {
+          cause: problem.includes('expired')
+            ? 'GitLab ID tokens last as long as the job may run; this one was made for an earlier job or outlived its job.'
+            : `The variable holds something else than the job's ID token: a CI/CD variable or a script line of the same name replaces it.`,
+          fix: `Declare it only under the job's 'id_tokens:' and run a new job:\n${yaml}`,
+        });
+      }
       const aud = decodeClaims(jwt)?.aud;
       const audiences = Array.isArray(aud) ? aud.map(String) : [String(aud)];
       if (!audiences.includes(audience)) {

@@ -2,7 +2,20 @@ import fs from 'node:fs';
 import { type CrateSpec, metadataFor, readCrate } from '../artifacts/crate.ts';
 import { digestFile } from '../artifacts/digest.ts';
 import { ActionError, unexplainedRefusal } from '../errors.ts';
-import { apiUrl, exists, type HttpResponse, jsonBody, parseJson, type RequestBody, send } from '../http.ts';
+import {
+  apiUrl,
+  exists,
+  type HttpResponse,
+  jsonBody,
+  LOOKUP_DEADLINE_MS,
+  MESSAGE_CHARS,
+  oneLine,
+  parseJson,
+  type RequestBody,
+  refusalCause,
+  registryWords,
+  send,
+} from '../http.ts';
 import { claimText, gitlabCiFile, gitlabProject, workflowFile } from '../oidc.ts';
 import { log } from '../output.ts';
 import type { CauseKind } from '../types.ts';
@@ -61,11 +74,17 @@ function indexLists(body: string, crate: CrateArtifact): boolean {
 function errorDetails(res: HttpResponse): string[] | undefined {
   const errors = (parseJson(res) as { errors?: unknown } | undefined)?.errors;
   if (!Array.isArray(errors)) return undefined;
-  return errors.map((e) => String((e as { detail?: unknown } | null)?.detail ?? JSON.stringify(e)));
+  return errors.map((e) =>
+    oneLine(String((e as { detail?: unknown } | null)?.detail ?? JSON.stringify(e)), MESSAGE_CHARS),
+  );
 }
 
+/** Whether the answer said why, in crates.io's `errors` or in words a proxy or another server used. */
+const explained = (res: HttpResponse): boolean =>
+  errorDetails(res) !== undefined || registryWords(res) !== undefined;
+
 const saidBy = (res: HttpResponse): string[] =>
-  errorDetails(res) ?? [res.body.trim().split('\n')[0] || `${res.status} ${res.reason}`.trim()];
+  errorDetails(res) ?? [registryWords(res) ?? `${res.status} ${res.reason}`.trim()];
 
 /** Likely cause and fix per exchange refusal; crates.io's own words name most of them. */
 interface Diagnosis {
@@ -113,7 +132,7 @@ const NAMED_MISMATCHES: [string, string, (settings: string) => string][] = [
   ],
 ];
 
-function exchangeDiagnosis(detail: string, target: Target): Diagnosis {
+function exchangeDiagnosis(detail: string, target: Target, reasonShown: boolean): Diagnosis {
   const settings = `On ${target.url.host}, open the crate → Settings → Trusted Publishing`;
   if (detail === 'Failed to decode JWT') {
     return {
@@ -154,7 +173,7 @@ function exchangeDiagnosis(detail: string, target: Target): Diagnosis {
     };
   }
   return {
-    cause: 'The registry could not use the OIDC token; its reason is above.',
+    cause: refusalCause('The registry could not use the OIDC token', reasonShown),
     fix: "Check 'repository-url' and 'audience'.",
     publisher: true,
     proven: false,
@@ -207,7 +226,7 @@ function publishFailure(
     });
   }
   return unexplainedRefusal(message, res.status, 'The registry', {
-    cause: 'The registry refused the crate; its reason is above.',
+    cause: refusalCause('The registry refused the crate', res.status === 200 || explained(res)),
     fix: 'Correct Cargo.toml and run `cargo package` again.',
   });
 }
@@ -232,7 +251,12 @@ async function publishedChecksum(target: Target, crate: CrateArtifact): Promise<
     target.url,
     `api/v1/crates/${encodeURIComponent(crate.name)}/${encodeURIComponent(crate.version)}`,
   );
-  const res = await send({ method: 'GET', url, what: `Looking up ${crate.name} ${crate.version}` });
+  const res = await send({
+    method: 'GET',
+    url,
+    what: `Looking up ${crate.name} ${crate.version}`,
+    deadlineMs: LOOKUP_DEADLINE_MS,
+  });
   if (res.status !== 200) return undefined;
   const checksum = (parseJson(res) as { version?: { checksum?: unknown } } | undefined)?.version?.checksum;
   return typeof checksum === 'string' ? checksum : '';
@@ -340,7 +364,7 @@ export const cratesIo: Registry<CrateArtifact> = {
     const diagnosis =
       res.status >= 500
         ? { cause: 'The registry had a fault.', fix: 'Re-run the job.', publisher: false, proven: false }
-        : exchangeDiagnosis(details[0] ?? '', target);
+        : exchangeDiagnosis(details[0] ?? '', target, explained(res));
     throw new ActionError(
       [
         `${target.title} refused the token exchange (HTTP ${res.status}):`,

@@ -16,7 +16,21 @@ import {
 } from '../artifacts/npm-package.ts';
 import { gitlabProvenanceStatement, provenanceStatement } from '../attestation/npm-provenance.ts';
 import { ActionError, unexplainedRefusal } from '../errors.ts';
-import { apiUrl, exists, type HttpResponse, headerValue, parseJson, send } from '../http.ts';
+import {
+  apiUrl,
+  exists,
+  type HttpResponse,
+  headerValue,
+  LOOKUP_DEADLINE_MS,
+  MESSAGE_CHARS,
+  oneLine,
+  parseJson,
+  RESPONSE_LIMITS,
+  refusalCause,
+  registryWords,
+  send,
+  TooLargeError,
+} from '../http.ts';
 import { claimText, decodeClaims, gitlabCiFile, gitlabProject, workflowFile } from '../oidc.ts';
 import type { Claims } from '../types.ts';
 import { mintedCredential } from './credential.ts';
@@ -33,15 +47,21 @@ const PACKUMENT_ACCEPT = 'application/vnd.npm.install-v1+json; q=1.0, applicatio
 
 const isPublicRegistry = (target: Target): boolean => target.url.hostname === 'registry.npmjs.org';
 
-/** The registry's own words: npm puts them in `error` (publish) or `message` (token exchange). */
-function registrySaid(res: HttpResponse): string {
+/**
+ * The registry's own words: npm puts them in `error` (publish) or `message` (token exchange), a proxy in its
+ * page; undefined when it said nothing but the status.
+ */
+function registryText(res: HttpResponse): string | undefined {
   const body = parseJson(res) as { error?: unknown; message?: unknown; reason?: unknown } | undefined;
   const said = [body?.error, body?.message, body?.reason].find((v) => typeof v === 'string' && v);
-  const text = typeof said === 'string' ? said : res.body.trim().split('\n')[0] || res.reason;
+  const text = typeof said === 'string' ? oneLine(said, MESSAGE_CHARS) : registryWords(res);
   // npm explains expired or revoked tokens only in this header.
   const notice = headerValue(res.headers['npm-notice']);
-  return notice ? `${text} (npm notice: ${notice})` : text;
+  return notice ? `${text ?? res.reason} (npm notice: ${oneLine(notice, MESSAGE_CHARS)})` : text;
 }
+
+/** The registry's words, or the status line when it gave none. */
+const registrySaid = (res: HttpResponse): string => registryText(res) ?? `${res.status} ${res.reason}`.trim();
 
 interface Packument {
   versions?: Record<string, { deprecated?: unknown; dist?: { shasum?: unknown } } | undefined>;
@@ -56,6 +76,7 @@ async function packument(
   target: Target,
   credential: Credential | undefined,
   pkg: NpmArtifact,
+  deadlineMs?: number,
 ): Promise<Packument | 'absent' | undefined> {
   const res = await send({
     method: 'GET',
@@ -65,13 +86,21 @@ async function packument(
       accept: PACKUMENT_ACCEPT,
       ...(credential ? { authorization: credential.authorization } : {}),
     },
+    maxResponseBytes: RESPONSE_LIMITS.listing,
+    ...(deadlineMs ? { deadlineMs } : {}),
   });
   if (res.status === 404) return 'absent';
   if (res.status !== 200) return undefined;
-  // A packument larger than the client's response limit arrives cut: then, like npm, go on without it.
   const doc = parseJson(res) as Packument | undefined;
   return doc && typeof doc === 'object' ? doc : undefined;
 }
+
+/** The packument before a publish; one past the ceiling is not read: then, like npm, go on without it. */
+const packumentBeforePublish = (target: Target, credential: Credential, pkg: NpmArtifact) =>
+  packument(target, credential, pkg).catch((err: unknown) => {
+    if (err instanceof TooLargeError) return undefined;
+    throw err;
+  });
 
 /**
  * npm 11's guard: without an explicit tag, a version lower than the highest published release would move
@@ -158,7 +187,7 @@ function publishFailure(
     });
   }
   return unexplainedRefusal(message, res.status, 'The registry', {
-    cause: 'The registry could not accept the package; its reason is above.',
+    cause: refusalCause('The registry could not accept the package', registryText(res) !== undefined),
     fix: 'Correct package.json and rebuild with `npm pack`.',
   });
 }
@@ -436,7 +465,7 @@ export const npm: Registry<NpmArtifact> = {
   async held(target, pkgs) {
     return Promise.all(
       pkgs.map(async (pkg) => {
-        const doc = await packument(target, undefined, pkg);
+        const doc = await packument(target, undefined, pkg, LOOKUP_DEADLINE_MS);
         const published = typeof doc === 'object' ? doc.versions?.[pkg.version] : undefined;
         if (!published) return undefined;
         const stored = typeof published.dist?.shasum === 'string' ? published.dist.shasum : '';
@@ -447,7 +476,7 @@ export const npm: Registry<NpmArtifact> = {
 
   async upload(target, credential, pkg, options) {
     const { tag, explicit } = chooseDistTag(pkg, options.tag);
-    const existing = await packument(target, credential, pkg);
+    const existing = await packumentBeforePublish(target, credential, pkg);
     const published = typeof existing === 'object' ? existing.versions?.[pkg.version] : undefined;
     if (published) {
       if (options.skipExisting)
@@ -484,7 +513,7 @@ export const npm: Registry<NpmArtifact> = {
       if (options.skipExisting)
         return { status: 'skipped', message: `${pkg.name}@${pkg.version} already exists` };
       // An attempt that timed out may have gone through: our own bytes there mean our publish landed.
-      const after = res.retried ? await packument(target, credential, pkg) : undefined;
+      const after = res.retried ? await packumentBeforePublish(target, credential, pkg) : undefined;
       if (typeof after === 'object' && after.versions?.[pkg.version]?.dist?.shasum === shasum) {
         return { status: 'uploaded', message: 'published (confirmed after a retry)' };
       }

@@ -1,8 +1,16 @@
-import { STATUS_CODES } from 'node:http';
 import { digestFile } from '../artifacts/digest.ts';
 import { type NuGetPackage, readNupkg } from '../artifacts/nupkg.ts';
 import { ActionError, unexplainedRefusal } from '../errors.ts';
-import { type HttpResponse, jsonBody, parseJson, send } from '../http.ts';
+import {
+  type HttpResponse,
+  jsonBody,
+  LOOKUP_DEADLINE_MS,
+  parseJson,
+  RESPONSE_LIMITS,
+  refusalCause,
+  registryWords,
+  send,
+} from '../http.ts';
 import { multipartBody } from '../multipart.ts';
 import { claimText, gitlabProject, workflowFile } from '../oidc.ts';
 import { log } from '../output.ts';
@@ -50,19 +58,24 @@ function versionsIn(res: HttpResponse): string[] | undefined {
 
 async function listedVersions(target: Target, base: URL, id: string): Promise<string[] | undefined> {
   const url = flatContainerUrl(base, id);
-  const res = await send({ method: 'GET', url, what: `Looking up ${id} on ${target.title}`, attempts: 2 });
+  const res = await send({
+    method: 'GET',
+    url,
+    what: `Looking up ${id} on ${target.title}`,
+    attempts: 2,
+    deadlineMs: LOOKUP_DEADLINE_MS,
+    maxResponseBytes: RESPONSE_LIMITS.index,
+  });
   return res.status === 404 ? [] : versionsIn(res);
 }
 
 const REBUILD = 'Correct the package (its .nuspec or files) and rebuild it with `dotnet pack`.';
 
-/** The gallery answers errors in the status line (what the NuGet client prints); the body repeats it. */
-function serverSaid(res: HttpResponse): string {
-  if (res.reason && res.reason !== STATUS_CODES[res.status]) return res.reason;
-  const error = (parseJson(res) as { error?: unknown } | undefined)?.error;
-  if (typeof error === 'string') return error;
-  return res.body.trim().split('\n')[0] || `${res.status} ${res.reason}`.trim();
-}
+/**
+ * The gallery answers errors in the status line (what the NuGet client prints); the body repeats it, and is
+ * all a proxy or another server may give.
+ */
+const serverSaid = (res: HttpResponse): string => registryWords(res) ?? `${res.status} ${res.reason}`.trim();
 
 interface Explanation {
   cause: string;
@@ -71,7 +84,13 @@ interface Explanation {
 }
 
 /** Causes and fixes of a refused exchange, keyed on the gallery's own messages (TokenApiController, FederatedCredentialService). */
-function explainExchange(target: Target, user: string, said: string, status: number): Explanation {
+function explainExchange(
+  target: Target,
+  user: string,
+  said: string,
+  status: number,
+  reasonShown: boolean,
+): Explanation {
   const site = target.url.origin;
   if (/no matching trust policy/i.test(said)) {
     return {
@@ -136,7 +155,7 @@ function explainExchange(target: Target, user: string, said: string, status: num
   }
   if (status >= 500) return { cause: 'The registry had a fault.', fix: 'Re-run the job.' };
   return {
-    cause: 'The registry could not verify the OIDC token or read the request; its reason is above.',
+    cause: refusalCause('The registry could not verify the OIDC token or read the request', reasonShown),
     fix: "Check 'repository-url' and 'audience'; if it persists, report it as a bug in this action with the log.",
   };
 }
@@ -195,7 +214,7 @@ function pushFailure(target: Target, pkg: NuGetArtifact, res: HttpResponse, trus
     });
   }
   return unexplainedRefusal(message, res.status, 'The registry', {
-    cause: 'The registry refused the package; its reason is above.',
+    cause: refusalCause('The registry refused the package', registryWords(res) !== undefined),
     fix: REBUILD,
   });
 }
@@ -297,7 +316,7 @@ export const nuget: Registry<NuGetArtifact> = {
     const said = serverSaid(res);
     throw new ActionError(
       `${target.title} refused the token exchange for user '${user}' (HTTP ${res.status}): ${said}`,
-      explainExchange(target, user, said, res.status),
+      explainExchange(target, user, said, res.status, registryWords(res) !== undefined),
     );
   },
 

@@ -3,7 +3,19 @@ import { digestFile } from '../artifacts/digest.ts';
 import { normalizeName, type PythonDistribution, readPythonDistribution } from '../artifacts/python.ts';
 import { publishStatement, toPep740 } from '../attestation/pep740.ts';
 import { ActionError, unexplainedRefusal } from '../errors.ts';
-import { exists, type HttpResponse, jsonBody, parseJson, send } from '../http.ts';
+import {
+  exists,
+  type HttpResponse,
+  jsonBody,
+  LOOKUP_DEADLINE_MS,
+  MESSAGE_CHARS,
+  oneLine,
+  parseJson,
+  RESPONSE_LIMITS,
+  refusalCause,
+  registryWords,
+  send,
+} from '../http.ts';
 import { multipartBody } from '../multipart.ts';
 import { claimText, gitlabCiFile, gitlabProject, workflowFile } from '../oidc.ts';
 import { log } from '../output.ts';
@@ -107,6 +119,9 @@ async function releaseFiles(
     url: new URL(path, siteOrigin(target.url)),
     what: `Looking up ${name} ${version} on ${target.title}`,
     attempts: 2,
+    deadlineMs: LOOKUP_DEADLINE_MS,
+    // One release's answer carries its description: a long README, not only the file list.
+    maxResponseBytes: RESPONSE_LIMITS.index,
   });
   const urls = res.status === 200 ? (parseJson(res) as { urls?: unknown } | undefined)?.urls : undefined;
   return Array.isArray(urls) ? urls : undefined;
@@ -128,7 +143,9 @@ const alreadyExists = (res: HttpResponse): boolean =>
   (res.status === 400 || res.status === 409) && /already exists/i.test(`${res.reason} ${res.body}`);
 
 function uploadFailure(target: Target, artifact: PythonArtifact, res: HttpResponse): ActionError {
-  const said = `${res.status} ${res.reason}`.trim();
+  // Warehouse says why in the status line; a proxy or another index may say it only in the body.
+  const words = registryWords(res);
+  const said = `${res.status} ${words ?? res.reason}`.trim();
   const message = `${target.title} refused ${artifact.file}: ${said}`;
   if (alreadyExists(res)) {
     return new ActionError(message, {
@@ -174,7 +191,7 @@ function uploadFailure(target: Target, artifact: PythonArtifact, res: HttpRespon
     });
   }
   return unexplainedRefusal(message, res.status, 'The index', {
-    cause: 'The index rejected the upload; its reason is above.',
+    cause: refusalCause('The index rejected the upload', words !== undefined),
     fix: 'Correct the package metadata or the file and rebuild.',
   });
 }
@@ -288,7 +305,9 @@ export const pypi: Registry<PythonArtifact> = {
     throw new ActionError(
       [
         `${target.title} refused the token exchange (HTTP ${res.status} ${res.reason}).`,
-        ...errors.map((e) => `  [${e.code ?? '?'}] ${e.description ?? ''}`),
+        ...(errors.length > 0
+          ? errors.map((e) => `  [${oneLine(e.code ?? '?')}] ${oneLine(e.description ?? '', MESSAGE_CHARS)}`)
+          : [registryWords(res)].filter((w) => w !== undefined).map((w) => `  ${w}`)),
       ].join('\n'),
       {
         cause:

@@ -2,7 +2,19 @@ import { digestFile } from '../artifacts/digest.ts';
 import { type GemSpec, readGem } from '../artifacts/gem.ts';
 import { ActionError, unexplainedRefusal } from '../errors.ts';
 import { fileChunks } from '../file-chunks.ts';
-import { apiUrl, exists, type HttpResponse, jsonBody, parseJson, send } from '../http.ts';
+import {
+  apiUrl,
+  bodyExcerpt,
+  exists,
+  type HttpResponse,
+  jsonBody,
+  LOOKUP_DEADLINE_MS,
+  parseJson,
+  refusalCause,
+  registryWords,
+  send,
+  statusReason,
+} from '../http.ts';
 import { claimText, workflowFile } from '../oidc.ts';
 import { mintedCredential } from './credential.ts';
 import { heldVersion } from './held.ts';
@@ -25,7 +37,12 @@ async function publishedSha256(target: Target, gem: GemArtifact): Promise<string
     `api/v2/rubygems/${encodeURIComponent(gem.name)}/versions/${encodeURIComponent(gem.version)}.json`,
   );
   url.searchParams.set('platform', gem.platform);
-  const res = await send({ method: 'GET', url, what: `Looking up ${gem.name} ${versionSlug(gem)}` });
+  const res = await send({
+    method: 'GET',
+    url,
+    what: `Looking up ${gem.name} ${versionSlug(gem)}`,
+    deadlineMs: LOOKUP_DEADLINE_MS,
+  });
   if (res.status !== 200) return undefined;
   const sha = (parseJson(res) as { sha?: unknown } | undefined)?.sha;
   return typeof sha === 'string' ? sha : '';
@@ -61,7 +78,9 @@ function versionsJsonLists(body: unknown, gem: GemArtifact): boolean {
 }
 
 function pushFailure(target: Target, gem: GemArtifact, res: HttpResponse): ActionError {
-  const said = res.body.trim().split('\n')[0] || `${res.status} ${res.reason}`;
+  // RubyGems answers in a text body; a proxy may say it only in its status line.
+  const words = bodyExcerpt(res) ?? statusReason(res);
+  const said = words ?? `${res.status} ${res.reason}`.trim();
   const message = `${target.title} refused ${gem.file} (HTTP ${res.status}): ${said}`;
   if (res.status === 409) {
     return new ActionError(message, {
@@ -85,7 +104,7 @@ function pushFailure(target: Target, gem: GemArtifact, res: HttpResponse): Actio
     });
   }
   return unexplainedRefusal(message, res.status, 'The registry', {
-    cause: 'The registry could not process the gem; its reason is above.',
+    cause: refusalCause('The registry could not process the gem', words !== undefined),
     fix: 'Check the gemspec and rebuild with `gem build`.',
   });
 }
@@ -158,7 +177,7 @@ export const rubygems: Registry<GemArtifact> = {
         aboutPublisher: true,
       });
     }
-    const reason = typeof answer?.error === 'string' ? answer.error : `${res.status} ${res.reason}`;
+    const reason = registryWords(res) ?? `${res.status} ${res.reason}`.trim();
     throw new ActionError(`${target.title} refused the token exchange (HTTP ${res.status}): ${reason}`, {
       cause: res.status >= 500 ? 'The registry had a fault.' : 'The registry could not use the OIDC token.',
       fix: "Check 'repository-url' and 'audience' (rubygems.org expects the audience 'rubygems.org').",

@@ -1,8 +1,52 @@
 import http, { type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-/** A queued misbehaviour: answer this HTTP status, never answer, or drop the connection. */
-export type Fault = number | 'hang' | 'reset';
+/**
+ * A queued misbehaviour: answer this HTTP status, never answer, drop the connection, answer 200 and then
+ * send a byte every half second ('drip') or bytes without end ('endless'), or answer this status with a
+ * body of its own (a reason only in the body, an HTML error page).
+ */
+export type Fault =
+  | number
+  | 'hang'
+  | 'reset'
+  | 'drip'
+  | 'endless'
+  | { status: number; body: string; contentType?: string; reason?: string };
+
+const DRIP_EVERY_MS = 500;
+/** Bounds on the hostile streams, so a client that never stops reading still ends the test. */
+const DRIP_MAX_BYTES = 1_200;
+const ENDLESS_MAX_BYTES = 8 * 1024 ** 3;
+
+/** Sends `bytes` (one a time) every DRIP_EVERY_MS until the client goes or the bound is reached. */
+function drip(res: ServerResponse): void {
+  let sent = 0;
+  const timer = setInterval(() => {
+    if (res.destroyed || sent >= DRIP_MAX_BYTES) {
+      clearInterval(timer);
+      res.destroy();
+      return;
+    }
+    res.write(sent === 0 ? '[' : ' ');
+    sent++;
+  }, DRIP_EVERY_MS);
+  res.on('close', () => clearInterval(timer));
+}
+
+/** Sends 64 KiB pieces as fast as the client reads them, until it goes or the bound is reached. */
+function endless(res: ServerResponse): void {
+  const piece = Buffer.alloc(64 * 1024, 0x20);
+  let sent = 0;
+  const pump = () => {
+    while (!res.destroyed && sent < ENDLESS_MAX_BYTES) {
+      sent += piece.length;
+      if (!res.write(piece)) return void res.once('drain', pump);
+    }
+    res.destroy();
+  };
+  pump();
+}
 
 export interface Listening {
   origin: string;
@@ -87,9 +131,18 @@ export function fault(
     return true;
   }
   req.resume();
-  if (next !== 'hang') {
-    req.once('end', () => send(res, next, `${next} ${http.STATUS_CODES[next] ?? ''}`, headers));
-  }
+  if (next === 'hang') return true;
+  req.once('end', () => {
+    if (next === 'drip' || next === 'endless') {
+      res.writeHead(200, { 'content-type': 'application/json', ...headers });
+      (next === 'drip' ? drip : endless)(res);
+    } else if (typeof next === 'object') {
+      const type = { 'content-type': next.contentType ?? 'text/plain; charset=utf-8' };
+      send(res, next.status, next.body, { ...headers, ...type }, next.reason);
+    } else {
+      send(res, next, `${next} ${http.STATUS_CODES[next] ?? ''}`, headers);
+    }
+  });
   return true;
 }
 

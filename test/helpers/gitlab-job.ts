@@ -23,6 +23,9 @@ export interface JobOptions {
   env?: Record<string, string>;
   /** 'local': a terminal, none of a CI system's variables. */
   on?: 'gitlab' | 'local';
+  /** --output and --dotenv elsewhere than the job's out/ folder (one that cannot be written, say). */
+  output?: string;
+  dotenv?: string;
 }
 
 /** Runs the bundled command as a gitlab.com job's script line would (or in a terminal), in a fresh project. */
@@ -50,8 +53,8 @@ export async function runJob(opts: JobOptions = {}): Promise<JobRun> {
     ...opts.idTokens,
     ...opts.env,
   };
-  const output = path.join(out, 'published.json');
-  const dotenv = path.join(out, 'publish.env');
+  const output = opts.output ?? path.join(out, 'published.json');
+  const dotenv = opts.dotenv ?? path.join(out, 'publish.env');
   const argv = [NODE24, CLI, ...(opts.args ?? []), '--output', output, '--dotenv', dotenv];
   const run = await runProcess(argv, { cwd: project, env });
   const files: Record<string, string> = {};

@@ -5,7 +5,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ActionError } from '../../src/errors.ts';
-import { backoff, jsonBody, retryDelayMs, send } from '../../src/http.ts';
+import {
+  backoff,
+  type HttpResponse,
+  jsonBody,
+  registryWords,
+  retryDelayMs,
+  send,
+  TooLargeError,
+} from '../../src/http.ts';
 import { multipartBody } from '../../src/multipart.ts';
 import { type Listening, listen, send as reply } from '../fakes/http.ts';
 
@@ -174,5 +182,86 @@ describe('retryDelayMs', () => {
     assert.ok(retryDelayMs(3, undefined) >= 2000);
     assert.equal(retryDelayMs(1, '0'), 0);
     assert.equal(retryDelayMs(1, '3600'), 60_000);
+  });
+});
+
+describe('deadlines and ceilings', () => {
+  it('refuses a success answer past its ceiling, and keeps only the start of an error answer', async () => {
+    const big = 'x'.repeat(2 * 1024 * 1024);
+    const server = await listen((req, res) => reply(res, req.url === '/ok' ? 200 : 400, big));
+    try {
+      await assert.rejects(
+        send({ method: 'GET', url: new URL('/ok', server.origin), what: 'Reading' }),
+        (err: unknown) => err instanceof TooLargeError && /more than 1 MiB/.test(err.message),
+      );
+      const res = await send({ method: 'GET', url: new URL('/bad', server.origin), what: 'Reading' });
+      assert.equal(res.status, 400);
+      assert.equal(res.body.length, 64 * 1024);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('ends a read that never completes at its deadline, however often bytes arrive', async () => {
+    const server = await listen((_req, res) => {
+      res.writeHead(200);
+      const timer = setInterval(() => res.write(' '), 20);
+      res.on('close', () => clearInterval(timer));
+    });
+    try {
+      await assert.rejects(
+        send({
+          method: 'GET',
+          url: new URL(server.origin),
+          what: 'Reading',
+          deadlineMs: 300,
+          timeoutMs: 200,
+        }),
+        (err: unknown) => err instanceof ActionError && /no complete answer within 0\.3 s/.test(err.message),
+      );
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('registryWords', () => {
+  const answer = (body: string, type: string, reason = 'Bad Request'): HttpResponse => ({
+    status: 400,
+    reason,
+    headers: { 'content-type': type },
+    body,
+    url: new URL('https://example.org/'),
+    retried: false,
+  });
+
+  it('takes the status line when it says more than the standard phrase, else the body', () => {
+    assert.equal(
+      registryWords(answer('ignored', 'text/plain', 'Invalid distribution file.')),
+      'Invalid distribution file.',
+    );
+    assert.equal(registryWords(answer(' Invalid  file.\r\n', 'text/plain')), 'Invalid file.');
+    assert.equal(registryWords(answer('', 'text/plain')), undefined);
+    assert.equal(registryWords(answer('<html><body>\n</body></html>', 'text/html')), undefined);
+  });
+
+  it('reduces HTML to its text and JSON to its message, on one bounded line with controls escaped', () => {
+    const html =
+      '<html><head><title>T</title><script>x()</script></head><body><h1>Bad</h1><p>a &amp; b&#33;</p></body></html>';
+    assert.equal(registryWords(answer(html, 'text/html')), 'Bad a & b!');
+    const json = JSON.stringify({ errors: [{ detail: 'one' }, { detail: 'two' }] });
+    assert.equal(registryWords(answer(json, 'application/json')), 'one; two');
+    assert.equal(registryWords(answer('{"message":"m","error":"e"}', 'application/json')), 'm');
+    assert.equal(registryWords(answer('a\n::error::x\u001b[1m', 'text/plain')), 'a ::error::x\\x1b[1m');
+    const long = registryWords(answer('y'.repeat(5000), 'text/plain')) ?? '';
+    assert.equal(long.length, 500);
+  });
+
+  it('cuts out credentials a registry echoes', () => {
+    const basic = Buffer.from('__token__:pypi-AgEIcHlwaS5vcmcCJGFiY2Q').toString('base64');
+    const said =
+      registryWords(answer(`Bad auth: Basic ${basic} for eyJhbGciOiJS.eyJzdWIiOiJ4In0.c2ln`, 'text/plain')) ??
+      '';
+    assert.equal(said, 'Bad auth: Basic *** for ***');
   });
 });
