@@ -24,6 +24,7 @@ export interface PublishOutcome {
  * The whole flow, on the CI system the entry point chose: validate every file and plan; refuse what cannot
  * work before anything is sent; look up what the registries hold; then per registry sign, exchange (once
  * per scope), upload and revoke; wait until installable. Every file ends with one entry in the results.
+ * A publisher check (`check`) stops after the refusals: it exchanges at every registry and uploads nothing.
  */
 export async function publish(inputs: Inputs, ci: Ci, env: Env = process.env): Promise<PublishOutcome> {
   const results: PublishedFile[] = [];
