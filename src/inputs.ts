@@ -37,6 +37,10 @@ export interface Inputs {
   channel: string;
   /** Uploads in flight at once (per registry). */
   maxParallel: number;
+  /** npm: stage the versions for a maintainer's approval instead of publishing them. */
+  stage: boolean;
+  /** Exchange the ID token at every registry the files name, upload nothing, revoke what can be revoked. */
+  check: boolean;
   /** Wait until the published versions are installable, for at most `waitTimeoutMs`. */
   wait: boolean;
   waitTimeoutMs: number;
@@ -190,12 +194,28 @@ export function validateInputs(
   // Registered before anything else can print it.
   if (password) log.secret(password);
   const packagesDirInput = input('packages-dir') || 'dist';
+  const check = booleanInput(source, 'check', false);
+  const dryRun = booleanInput(source, 'dry-run', false);
+  if (check && dryRun) {
+    throw new ActionError(`${source.label('check')} and ${source.label('dry-run')} cannot both be true.`, {
+      cause:
+        'A dry run fetches the ID token and exchanges nothing; a check exchanges it to prove the publisher.',
+      fix: `Keep one: ${source.setting('check', 'true')} proves the publisher, ${source.setting('dry-run', 'true')} only shows what a run would do.`,
+    });
+  }
+  if (check && password) {
+    throw new ActionError(`${source.label('check')} proves a trusted publisher, and a password was given.`, {
+      cause: 'A long-lived token is not exchanged, so there is no publisher to check.',
+      fix: 'Drop the password to check the trusted publisher, or drop the check.',
+    });
+  }
   return {
     registry: parseRegistry(source),
     repositoryUrl: parseRepositoryUrl(input('repository-url'), source.label('repository-url')),
     audience: input('audience') || undefined,
     skipExisting: booleanInput(source, 'skip-existing', false),
-    dryRun: booleanInput(source, 'dry-run', false),
+    dryRun,
+    check,
     verbose: booleanInput(source, 'verbose', false),
     printHash: booleanInput(source, 'print-hash', false),
     verifyMetadata: booleanInput(source, 'verify-metadata', true),
@@ -216,6 +236,7 @@ export function validateInputs(
     tag: input('tag'),
     access: input('access'),
     channel: input('channel'),
+    stage: booleanInput(source, 'stage', false),
     wait: booleanInput(source, 'wait', false),
     // Six hours: a GitHub job's own limit.
     waitTimeoutMs:
@@ -249,5 +270,6 @@ export function publishOptions(inputs: Inputs): PublishOptions {
     access: inputs.access,
     channel: inputs.channel,
     user: inputs.user ?? '',
+    stage: inputs.stage,
   };
 }

@@ -1,5 +1,6 @@
 import type { Ci } from './ci/ci.ts';
 import { attest, noticeUnusedAttestations } from './flow/attest.ts';
+import { checkPublishers } from './flow/check.ts';
 import { refuseSecondExchange, refuseUnacceptedCi } from './flow/checks.ts';
 import { Credentials } from './flow/credentials.ts';
 import { dryRun } from './flow/dry-run.ts';
@@ -7,7 +8,7 @@ import { lookUpHeld } from './flow/held.ts';
 import { waitForAll } from './flow/installable.ts';
 import { type Env, type Part, toSend } from './flow/part.ts';
 import { describePlan, planReleases } from './flow/plan.ts';
-import { failedAll, partialFailure, uploadAll } from './flow/upload.ts';
+import { failedAll, partialFailure, stagedBlock, uploadAll } from './flow/upload.ts';
 import type { Inputs } from './inputs.ts';
 import { log } from './output.ts';
 import type { PublishedFile } from './types.ts';
@@ -23,6 +24,7 @@ export interface PublishOutcome {
  * The whole flow, on the CI system the entry point chose: validate every file and plan; refuse what cannot
  * work before anything is sent; look up what the registries hold; then per registry sign, exchange (once
  * per scope), upload and revoke; wait until installable. Every file ends with one entry in the results.
+ * A publisher check (`check`) stops after the refusals: it exchanges at every registry and uploads nothing.
  */
 export async function publish(inputs: Inputs, ci: Ci, env: Env = process.env): Promise<PublishOutcome> {
   const results: PublishedFile[] = [];
@@ -37,6 +39,10 @@ export async function publish(inputs: Inputs, ci: Ci, env: Env = process.env): P
 
     const parts: Part[] = releases.map((release) => ({ release, inputs, ci, env, held: new Map() }));
     for (const part of parts) refuseUnacceptedCi(part);
+    if (inputs.check) {
+      for (const part of parts) refuseSecondExchange(part);
+      return { results, summary, failure: await checkPublishers(parts, summary) };
+    }
     if (!inputs.dryRun) await lookUpHeld(parts);
     for (const part of parts) refuseSecondExchange(part);
 
@@ -79,7 +85,10 @@ async function publishRelease(part: Part, results: PublishedFile[], summary: str
       results.push(...failedAll(part, err));
       throw err;
     }
-    results.push(...(await uploadAll(part, credentials)));
+    const entries = await uploadAll(part, credentials);
+    results.push(...entries);
+    const staged = stagedBlock(entries);
+    if (staged) summary.push(staged);
   } finally {
     await credentials.revokeAll();
   }

@@ -13,9 +13,13 @@ export interface PublishedFile {
   name: string;
   version: string;
   sha256: string;
-  status: 'uploaded' | 'skipped' | 'failed';
+  /** 'staged': sent to npm's staging area, installable once a maintainer approves it (the `stage` input). */
+  status: 'uploaded' | 'staged' | 'skipped' | 'failed';
   url: string;
   error?: string;
+  /** A staged file: the registry's id of the stage, and how a maintainer approves it. */
+  stage_id?: string;
+  approve?: string;
   /** With the `wait` input: whether the version could be installed before the timeout, and when. */
   available?: boolean;
   available_after_s?: number;

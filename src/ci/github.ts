@@ -90,7 +90,12 @@ async function fetchIdToken(audience: string, env: Env): Promise<string> {
   return value;
 }
 
-const STATUS_ICON = { uploaded: '✅ uploaded', skipped: '⏭️ skipped', failed: '❌ failed' } as const;
+const STATUS_ICON = {
+  uploaded: '✅ uploaded',
+  staged: '⏸️ staged',
+  skipped: '⏭️ skipped',
+  failed: '❌ failed',
+} as const;
 
 function resultsTable(results: PublishedFile[]) {
   const installable = installableColumn(results);
@@ -157,7 +162,7 @@ export function githubActions(env: Env): Ci {
       if (results.length > 0) summary.addTable(resultsTable(results));
       for (const block of blocks) summary.addCodeBlock(block);
       if (failure !== undefined) {
-        const sent = results.some((r) => r.status === 'uploaded');
+        const sent = results.some((r) => r.status === 'uploaded' || r.status === 'staged');
         summary.addHeading('Failed', 3).addCodeBlock(sent ? failure : `${failure}\n\nNothing was uploaded.`);
         core.setFailed(failure);
       }

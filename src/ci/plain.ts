@@ -94,7 +94,7 @@ export async function endPlainly(log: CiLog, { results, failure }: RunEnd): Prom
     for (const line of summaryLines(results)) log.info(line);
   });
   if (failure === undefined) return;
-  const sent = results.some((r) => r.status === 'uploaded');
+  const sent = results.some((r) => r.status === 'uploaded' || r.status === 'staged');
   log.error(sent ? failure : `${failure}\nNothing was uploaded.`);
   process.exitCode = 1;
 }

@@ -11,14 +11,22 @@ import { publisherLines } from './publisher.ts';
  */
 export async function dryRun(part: Part): Promise<string | undefined> {
   const { release, inputs, ci } = part;
-  const { registry, target, artifacts } = release;
+  const { registry, target, artifacts, options } = release;
+  const routes = registry.uploadRoute
+    ? artifacts.map((a) => `  ${a.file}: ${registry.uploadRoute?.(target, a, options)}`)
+    : [];
   if (inputs.password) {
-    log.info(`Dry run: would upload to ${target.title} with the token given in 'password'.`);
+    log.info(
+      [`Dry run: would upload to ${target.title} with the token given in 'password'.`, ...routes].join('\n'),
+    );
     return undefined;
   }
   let block: string;
   if (!ci.issuesIdTokens) {
-    block = `Dry run for ${target.title}: the files and the plan are valid; no OIDC token was fetched, since ${ci.missingIdToken('', target.id)}.`;
+    block = [
+      `Dry run for ${target.title}: the files and the plan are valid; no OIDC token was fetched, since ${ci.missingIdToken('', target.id)}.`,
+      ...(routes.length ? ['Would send:', ...routes] : []),
+    ].join('\n');
   } else {
     ci.checkIdTokens();
     const audience = await registry.audience(target);
@@ -27,6 +35,7 @@ export async function dryRun(part: Part): Promise<string | undefined> {
     block = [
       `Dry run for ${target.title}: the OIDC token (audience '${audience}') was fetched; nothing was exchanged or uploaded.`,
       ...publisherLines(part, credentials.claims, artifacts),
+      ...(routes.length ? ['Would send:', ...routes] : []),
       ...(attestationsApply(part)
         ? [
             `Attestations: each file would get a ${registry.attestations?.kind} signed at ${inputs.fulcioUrl.origin} and logged in ${inputs.rekorUrl.origin}; none was signed.`,

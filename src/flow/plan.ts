@@ -91,6 +91,15 @@ export async function planReleases(inputs: Inputs): Promise<Release[]> {
     const registry = await entryFor(id).load();
     const target = registry.target(id, inputs.repositoryUrl, inputs.audience);
     registry.validate?.(target, options, !inputs.password);
+    if (options.stage && !registry.stages) {
+      throw new ActionError(
+        `Input 'stage' applies to npm only, and ${names.join(', ')} ${names.length === 1 ? 'goes' : 'go'} to ${target.title}.`,
+        {
+          cause: `${target.title} has no staging: a file uploaded there is published at once.`,
+          fix: "Drop 'stage' for this registry: publish npm packages from their own step with 'stage: true'.",
+        },
+      );
+    }
     // A few files at once: one's disk reads overlap another's hashing.
     const slots = new Slots(INSPECTED_AT_ONCE);
     const inspected = await Promise.all(

@@ -73,10 +73,11 @@ async function uploadOne(
   try {
     const credential = await credentials.for(artifact);
     const outcome = await registry.upload(target, credential, artifact, options);
-    log.info(
-      `${outcome.status === 'uploaded' ? 'Uploaded' : 'Skipped'} ${artifact.file}: ${outcome.message}`,
-    );
-    return { ...base, status: outcome.status };
+    const said = { uploaded: 'Uploaded', staged: 'Staged', skipped: 'Skipped' }[outcome.status];
+    if (outcome.stage) log.notice(`${said} ${artifact.file}: ${outcome.message}`);
+    else log.info(`${said} ${artifact.file}: ${outcome.message}`);
+    const stage = outcome.stage ? { stage_id: outcome.stage.id, approve: outcome.stage.approve } : {};
+    return { ...base, status: outcome.status, ...stage };
   } catch (err) {
     broken.add(`${artifact.name} ${artifact.version}`);
     const explained = await credentials.explain(
@@ -101,6 +102,16 @@ async function passedFor(part: Part, artifact: Artifact, done: PublishedFile): P
   return [...seen.values()].every((s) => s !== undefined)
     ? undefined
     : `${artifact.name} ${artifact.version}, which it depends on, is not in ${target.title}'s index after ${inputs.waitTimeoutMs / 1000} s`;
+}
+
+/** The staged files and how a maintainer approves each, for the summary; undefined when none was staged. */
+export function stagedBlock(entries: PublishedFile[]): string | undefined {
+  const staged = entries.filter((e) => e.status === 'staged');
+  if (staged.length === 0) return undefined;
+  return [
+    'Staged, installable once a maintainer approves them (with 2FA):',
+    ...staged.map((e) => `  ${e.name}@${e.version}  stage ${e.stage_id}: ${e.approve}`),
+  ].join('\n');
 }
 
 /** Which files of the run failed, as the run's failure; undefined when none did. */

@@ -139,23 +139,53 @@ const alreadyPublished = (res: HttpResponse): boolean =>
   (res.status === 403 || res.status === 409) &&
   /cannot publish over|already present/i.test(registrySaid(res));
 
+/** The trusted publisher matched, but its allowed actions leave out publishing (stage: staging). */
+function actionDenied(message: string, pkg: NpmArtifact, stage: boolean): ActionError {
+  const settings = `on npmjs.com open '${pkg.name}' → Settings → Trusted Publisher`;
+  return new ActionError(message, {
+    cause: stage
+      ? `The trusted publisher matched, but its allowed actions do not include \`npm stage publish\`: it may only publish '${pkg.name}' directly.`
+      : `The trusted publisher matched, but its allowed actions do not include \`npm publish\`: it may only stage versions of '${pkg.name}' (\`npm stage publish\`), which a maintainer then approves.`,
+    fix: stage
+      ? `Drop 'stage' to publish directly; or, to stage, ${settings} and allow \`npm stage publish\` (npm trust github ${pkg.name} --allow-stage-publish ...).`
+      : `Set 'stage: true' to stage the version for a maintainer's approval; or, to publish directly, ${settings} and allow \`npm publish\` (check too that Publishing access lets trusted publishers publish).`,
+    aboutPublisher: true,
+    causeProven: true,
+  });
+}
+
+/** How a maintainer approves a stage: on npmjs.com, or with npm's command (pointed at this registry). */
+function approveHow(target: Target, stageId: string): string {
+  const command = `npm stage approve ${stageId}${isPublicRegistry(target) ? '' : ` --registry ${target.url.href}`}`;
+  return isPublicRegistry(target)
+    ? `${command}, or Approve in the Staged Packages tab on npmjs.com`
+    : command;
+}
+
+/** npm stage publish POSTs the publish document here (libnpmpublish); npm publish PUTs it to the packument. */
+function uploadRequest(
+  target: Target,
+  pkg: NpmArtifact,
+  stage: boolean,
+): { method: 'POST' | 'PUT'; url: URL } {
+  return stage
+    ? { method: 'POST', url: apiUrl(target.url, `-/stage/package/${escapeName(pkg.name)}`) }
+    : { method: 'PUT', url: apiUrl(target.url, escapeName(pkg.name)) };
+}
+
 function publishFailure(
   target: Target,
   credential: Credential,
   pkg: NpmArtifact,
   res: HttpResponse,
+  stage: boolean,
 ): ActionError {
   const said = registrySaid(res);
   const message = `${target.title} refused ${pkg.file} (HTTP ${res.status}): ${said}`;
   if (alreadyPublished(res)) return existsError(target, pkg, said);
-  if (/OIDC permission denied/i.test(said)) {
-    return new ActionError(message, {
-      cause: `The trusted publisher matched, but it is not allowed to publish '${pkg.name}'.`,
-      fix: `On npmjs.com, open '${pkg.name}' → Settings: in Trusted Publisher allow publishing, and under Publishing access choose a setting that lets trusted publishers publish.`,
-      aboutPublisher: true,
-      causeProven: true,
-    });
-  }
+  // "OIDC permission denied for this action": the publisher's allowed actions (npm trust --allow-publish,
+  // --allow-stage-publish) leave out the one this upload asked for.
+  if (/OIDC permission denied/i.test(said)) return actionDenied(message, pkg, stage);
   // The registry verifies the provenance bundle before it stores anything: 422 "Error verifying sigstore
   // provenance bundle: <reason>".
   if (/Error verifying sigstore provenance bundle/i.test(said)) {
@@ -499,13 +529,22 @@ export const npm: Registry<NpmArtifact> = {
     }
     const { body, shasum } = await documentBody(pkg, target, tag, options.access || pkg.configAccess);
     const res = await send({
-      method: 'PUT',
-      url: apiUrl(target.url, escapeName(pkg.name)),
-      what: `Publishing ${pkg.file} to ${target.title}`,
+      ...uploadRequest(target, pkg, options.stage),
+      what: `${options.stage ? 'Staging' : 'Publishing'} ${pkg.file} to ${target.title}`,
       headers: { authorization: credential.authorization },
       timeoutMs: PUBLISH_TIMEOUT_MS,
       body: () => ({ data: body, length: body.length, contentType: 'application/json' }),
     });
+    if (res.status >= 200 && res.status < 300 && options.stage) {
+      const stageId = (parseJson(res) as { stageId?: unknown } | undefined)?.stageId;
+      // The id is a UUID (npm validates it before approving); anything else is shown as the registry sent it.
+      const id = typeof stageId === 'string' && stageId ? stageId : '(the registry gave no stage id)';
+      return {
+        status: 'staged',
+        message: `${pkg.name}@${pkg.version} staged with tag ${tag} (stage ${id}); it is installable once a maintainer approves it: ${approveHow(target, id)}`,
+        stage: { id, approve: approveHow(target, id) },
+      };
+    }
     if (res.status >= 200 && res.status < 300) {
       return { status: 'uploaded', message: `${pkg.name}@${pkg.version} published with tag ${tag}` };
     }
@@ -518,7 +557,14 @@ export const npm: Registry<NpmArtifact> = {
         return { status: 'uploaded', message: 'published (confirmed after a retry)' };
       }
     }
-    throw publishFailure(target, credential, pkg, res);
+    throw publishFailure(target, credential, pkg, res, options.stage);
+  },
+
+  stages: true,
+
+  uploadRoute(target, pkg, { stage }) {
+    const { method, url } = uploadRequest(target, pkg, stage);
+    return `${method} ${url.href} (${stage ? 'npm stage publish: installable once a maintainer approves it' : 'npm publish'})`;
   },
 
   async installChecks(target, pkgs, options, uploaded) {
@@ -528,7 +574,7 @@ export const npm: Registry<NpmArtifact> = {
         // A version found there may since have lost the tag to a newer one: only a new upload must hold it.
         const tag = uploaded.has(pkg) ? chooseDistTag(pkg, options.tag).tag : undefined;
         return {
-          what: `${pkg.name}@${pkg.version}${tag ? ` (tag ${tag})` : ''}`,
+          what: `${pkg.name}@${pkg.version}${tag ? ` (tag ${tag})` : ''}${options.stage && uploaded.has(pkg) ? ', staged: awaiting approval' : ''}`,
           url: apiUrl(target.url, escapeName(pkg.name)),
           // The abbreviated packument npm install reads.
           headers: { accept: INSTALL_PACKUMENT },

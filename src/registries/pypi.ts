@@ -153,6 +153,16 @@ function uploadFailure(target: Target, artifact: PythonArtifact, res: HttpRespon
       fix: "Bump the version and rebuild; set 'skip-existing: true' if re-running a release that partly went through.",
     });
   }
+  // Warehouse (forklift/legacy.py, since 2026-07): "Uploading new files to releases older than 14 days is not
+  // allowed." A file the release already holds is answered "File already exists" first, so skip-existing holds.
+  const closedAfter = /releases older than (\d+) days is not allowed/i.exec(said)?.[1];
+  if (closedAfter) {
+    return new ActionError(message, {
+      cause: `${artifact.name} ${artifact.version} was created on ${target.title} more than ${closedAfter} days ago, and ${target.title} takes no new files for a release that old (a re-run of an old release, or a version that was not bumped).`,
+      fix: `Bump the version and rebuild, to publish these files as a new release; if they are on ${target.title} already (a re-run), set 'skip-existing: true': files it holds are skipped, not sent.`,
+      causeProven: true,
+    });
+  }
   // Warehouse: "Invalid API Token: OIDC scoped token is not valid for project 'x'".
   if (res.status === 403 && /not valid for project|isn't allowed to upload|not allowed/i.test(said)) {
     return new ActionError(message, {

@@ -47,9 +47,11 @@ export interface Credential {
 }
 
 export interface UploadResult {
-  status: 'uploaded' | 'skipped';
+  status: 'uploaded' | 'staged' | 'skipped';
   /** The registry's words, or why it was skipped. */
   message: string;
+  /** A staged upload: the registry's id of the stage, and how a maintainer approves it. */
+  stage?: { id: string; approve: string };
 }
 
 /** A file the registry already holds for a release, seen by a read before anything is sent. */
@@ -100,6 +102,8 @@ export interface PublishOptions {
   channel: string;
   /** The `user` input (PyPI token user, NuGet account); empty when not given. */
   user: string;
+  /** The `stage` input: upload for a maintainer's approval instead of publishing (registries that stage). */
+  stage: boolean;
 }
 
 /** What a statement is built from: the run, and the claims of the GitHub token whose certificate signs it. */
@@ -173,6 +177,13 @@ export interface Registry<A extends Artifact = Artifact> {
    */
   held?(target: Target, artifacts: A[]): Promise<(HeldFile | undefined)[]>;
   upload(target: Target, credential: Credential, artifact: A, options: PublishOptions): Promise<UploadResult>;
+  /**
+   * The registry can stage a release, installable only once a maintainer approves it (npm's `npm stage
+   * publish`); the `stage` input is refused, before anything is sent, for a registry without it.
+   */
+  stages?: boolean;
+  /** The request an upload makes (method and URL), for the dry run, where it depends on the inputs. */
+  uploadRoute?(target: Target, artifact: A, options: PublishOptions): string;
   /**
    * The reads that show the run's versions installable, for the `wait` input; one per version. `uploaded` are
    * those this run sent (the rest were there already), for checks that only a new upload must pass (npm's tag).

@@ -249,7 +249,9 @@ describe('npm end to end (bundled action on Node 24)', () => {
     const result = await run({ files: [FIXTURE] });
     assert.equal(result.code, 1);
     assert.match(result.stdout, /HTTP 403\): OIDC permission denied for this action/);
-    assert.match(result.stdout, /not allowed to publish 'tp-sample'/);
+    // Its allowed actions leave out `npm publish`: it may only stage (`npm stage publish`).
+    assert.match(result.stdout, /allowed actions do not include `npm publish`/);
+    assert.match(result.stdout, /Fix: Set 'stage: true'/);
     assertNoLeaks(result);
   });
 

@@ -427,3 +427,48 @@ describe('PyPI end to end (bundled action on Node 24)', () => {
     assertNoLeaks(result, [password]);
   });
 });
+
+describe("PyPI's age rule: no new files for a release older than 14 days (bundled action and command)", () => {
+  /** tp-sample 0.1.0 with its wheel only, created 15 days ago. */
+  async function oldRelease(): Promise<void> {
+    assert.equal((await run({ files: [WHEEL] })).code, 0);
+    pypi.ageRelease('tp-sample', '0.1.0', 15);
+  }
+
+  it('a new file for an old release is diagnosed by name, with a new version as the fix', async () => {
+    await oldRelease();
+    const result = await run({ files: [SDIST] });
+    assert.equal(result.code, 1);
+    assert.match(
+      result.stdout,
+      /refused tp-sample-0\.1\.0\.tar\.gz: 400 Uploading new files to releases older than 14 days is not allowed\./,
+    );
+    assert.match(result.stdout, /tp-sample 0\.1\.0 was created on .* more than 14 days ago/);
+    assert.match(result.stdout, /Fix: Bump the version and rebuild/);
+    assert.equal(pypi.files.has('tp_sample-0.1.0.tar.gz'), false);
+    assertNoLeaks(result);
+  });
+
+  it('the command says the same; a re-run with skip-existing skips the files already there', async () => {
+    await oldRelease();
+    const oidc = { requestUrl: issuer.requestUrl, requestToken: issuer.requestToken };
+    const refused = await runAction({
+      files: [SDIST, WHEEL],
+      oidc,
+      commandArgs: ['--repository-url', pypi.uploadUrl, '--attestations', 'false'],
+    });
+    assert.equal(refused.code, 1);
+    assert.match(refused.stdout, /releases older than 14 days is not allowed/);
+    assert.match(refused.stdout, /set --skip-existing true: files it holds are skipped, not sent/);
+    const rerun = await runAction({
+      files: [WHEEL],
+      oidc,
+      commandArgs: ['--repository-url', pypi.uploadUrl, '--attestations', 'false', '--skip-existing'],
+    });
+    assert.equal(rerun.code, 0, rerun.stdout);
+    assert.deepEqual(
+      rerun.published.map((p) => p.status),
+      ['skipped'],
+    );
+  });
+});

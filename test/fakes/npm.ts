@@ -9,10 +9,12 @@
  * npm users see from registry.npmjs.org; where its source is not public and no text is known, the checks
  * follow npm/npm-registry-couchapp's validate_doc_update.js and updates.js, and the rest say "(emulator)".
  * `npm publish` is the oracle for the wire format (test/e2e/npm-oracle.test.ts). A provenance attachment is
- * verified as npm-provenance.ts describes when the emulator has a Sigstore trust root.
+ * verified as npm-provenance.ts describes when the emulator has a Sigstore trust root. Staging follows npm/cli
+ * `lib/commands/stage/` and libnpmpublish (`POST /-/stage/package/<escaped name>`, `{stageId}` answer) and npm's
+ * staged publishing docs (a staged version holds its version number and is not installable until approved).
  */
 import { execFile } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import type http from 'node:http';
 import os from 'node:os';
@@ -59,8 +61,23 @@ export interface NpmPublisher {
   file: string;
   /** Optional; when set, the job's `environment` claim must equal it. */
   environment?: string;
-  /** `npm trust --allow-publish`; a token minted without it is refused at publish time. Default true. */
+  /**
+   * The publisher's allowed actions (npm/cli lib/trust-cmd.js: permissions `createPackage` for
+   * `--allow-publish`, `createStagedPackage` for `--allow-stage-publish`). The exchange mints a token either
+   * way; the publish or stage it was not allowed is refused with 403 "OIDC permission denied for this
+   * action". Both default to true.
+   */
   allowPublish?: boolean;
+  allowStagePublish?: boolean;
+}
+
+/** A version staged with `npm stage publish`, not in the packument until a maintainer approves it. */
+export interface StagedVersion {
+  id: string;
+  name: string;
+  version: string;
+  tag: string;
+  shasum: string;
 }
 
 export interface ReceivedDocument {
@@ -105,8 +122,12 @@ export interface NpmRegistry {
   minted: string[];
   /** Every exchange past the fault queue: the path as sent, the package asked for, the status answered. */
   exchanges: { path: string; name: string; status: number }[];
-  /** Every publish PUT past the fault queue. */
+  /** Every publish PUT and stage POST past the fault queue. */
   documents: ReceivedDocument[];
+  /** Versions staged and not yet approved, by stage id. */
+  staged: Map<string, StagedVersion>;
+  /** Approves a stage, as a maintainer does with 2FA (npm stage approve): the version is published. */
+  approve(stageId: string): void;
   packuments: Map<string, Packument>;
   /** Tarballs received, by `<name>/-/<file>`. */
   tarballs: Map<string, Buffer>;
@@ -149,6 +170,8 @@ export const EXCHANGE_ERROR = (what: 'bad request' | 'unauthorized' | 'package n
   `OIDC token exchange error - ${what}`;
 
 const EXCHANGE_PATH = '/-/npm/v1/oidc/token/exchange/package/';
+/** libnpmpublish: npm stage publish POSTs the publish document to `/-/stage/package/<escaped name>`. */
+const STAGE_PATH = '/-/stage/package/';
 const MAX_BODY = 100 * 1024 * 1024;
 const SEMVER =
   /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+[0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*)?$/;
@@ -436,7 +459,20 @@ export async function startNpm(opts: {
     else sendJson(res, 404, { error: NOT_FOUND });
   }
 
-  async function publish(req: http.IncomingMessage, res: http.ServerResponse, name: string): Promise<void> {
+  /** What approving each stage does: the version is stored as a publish stores it. */
+  const approvals = new Map<string, () => void>();
+
+  /**
+   * A publish (PUT) or, with `stage`, npm stage publish (POST /-/stage/package/<name>: the same document,
+   * answered 201 with `{stageId}`; the version shares the publish versions' unique index but stays out of the
+   * packument until approved).
+   */
+  async function publish(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    name: string,
+    stage = false,
+  ): Promise<void> {
     if (fault(npm.faults.publish, req, res)) return;
     const record: ReceivedDocument = {
       name,
@@ -476,12 +512,16 @@ export async function startNpm(opts: {
       // A package the token cannot see looks absent.
       return exists ? answer(403, { error: NO_PERMISSION(name) }) : answer(404, { error: NOT_FOUND });
     }
-    if (token.publisher && token.publisher.allowPublish === false)
-      return answer(403, { error: OIDC_PERMISSION_DENIED });
+    const allowed = stage ? token.publisher?.allowStagePublish : token.publisher?.allowPublish;
+    if (token.publisher && allowed === false) return answer(403, { error: OIDC_PERMISSION_DENIED });
     const checked = await checkDocument(doc, name);
     if (typeof checked === 'string') return answer(400, { error: checked });
     const { version, manifest, tags, tarball, file } = checked;
-    if (everPublished.get(name)?.has(version)) return answer(403, { error: CANNOT_PUBLISH_OVER(version) });
+    if (
+      everPublished.get(name)?.has(version) ||
+      [...npm.staged.values()].some((v) => v.name === name && v.version === version)
+    )
+      return answer(403, { error: CANNOT_PUBLISH_OVER(version) });
     let provenance: VerifiedProvenance | undefined;
     if (checked.provenance !== undefined && opts.trustedRoot) {
       try {
@@ -500,35 +540,46 @@ export async function startNpm(opts: {
         return answer(422, { error: `${PROVENANCE_REFUSAL}: ${err.message}` });
       }
     }
-    const now = new Date().toISOString();
-    const packument: Packument = exists ?? {
-      _id: name,
-      name,
-      'dist-tags': {},
-      versions: {},
-      time: { created: now },
-    };
-    const { readme: _readme, readmeFilename: _file, ...stored } = manifest;
-    // The registry points to the version's attestations from its dist, as pacote reads them.
-    if (provenance) {
-      stored.dist = {
-        ...(stored.dist as Record<string, unknown>),
-        attestations: {
-          url: `${server.origin}/-/npm/v1/attestations/${name}@${version}`,
-          provenance: { predicateType: provenance.predicateType },
-        },
+    const commit = () => {
+      const current = npm.packuments.get(name);
+      const now = new Date().toISOString();
+      const packument: Packument = current ?? {
+        _id: name,
+        name,
+        'dist-tags': {},
+        versions: {},
+        time: { created: now },
       };
-      npm.provenance.set(`${name}@${version}`, provenance);
+      const { readme: _readme, readmeFilename: _file, ...stored } = manifest;
+      // The registry points to the version's attestations from its dist, as pacote reads them.
+      if (provenance) {
+        stored.dist = {
+          ...(stored.dist as Record<string, unknown>),
+          attestations: {
+            url: `${server.origin}/-/npm/v1/attestations/${name}@${version}`,
+            provenance: { predicateType: provenance.predicateType },
+          },
+        };
+        npm.provenance.set(`${name}@${version}`, provenance);
+      }
+      packument.versions[version] = stored;
+      Object.assign(packument['dist-tags'], tags);
+      packument.time[version] = now;
+      packument.time.modified = now;
+      if (tags.latest === version) packument.description = doc.description;
+      npm.packuments.set(name, packument);
+      remember(name, packument);
+      everPublished.set(name, new Set([...(everPublished.get(name) ?? []), version]));
+      npm.tarballs.set(`${name}/-/${file}`, tarball);
+    };
+    if (stage) {
+      const stageId = randomUUID();
+      const [tag = 'latest'] = Object.keys(tags);
+      npm.staged.set(stageId, { id: stageId, name, version, tag, shasum: sha1(tarball) });
+      approvals.set(stageId, commit);
+      return answer(201, { stageId });
     }
-    packument.versions[version] = stored;
-    Object.assign(packument['dist-tags'], tags);
-    packument.time[version] = now;
-    packument.time.modified = now;
-    if (tags.latest === version) packument.description = doc.description;
-    npm.packuments.set(name, packument);
-    remember(name, packument);
-    everPublished.set(name, new Set([...(everPublished.get(name) ?? []), version]));
-    npm.tarballs.set(`${name}/-/${file}`, tarball);
+    commit();
     if (npm.lostAnswers > 0) {
       npm.lostAnswers--;
       record.status = 200;
@@ -547,6 +598,10 @@ export async function startNpm(opts: {
     const name = nameFromPath(url.pathname);
     if (name && req.method === 'GET') return packumentOf(req, res, name);
     if (name && req.method === 'PUT') return publish(req, res, name);
+    const staging = url.pathname.startsWith(STAGE_PATH)
+      ? nameFromPath(url.pathname.slice(STAGE_PATH.length - 1))
+      : undefined;
+    if (staging && req.method === 'POST') return publish(req, res, staging, true);
     req.resume();
     sendJson(res, 404, { error: NOT_FOUND });
   });
@@ -561,6 +616,14 @@ export async function startNpm(opts: {
     minted: [],
     exchanges: [],
     documents: [],
+    staged: new Map(),
+    approve(stageId) {
+      const commit = approvals.get(stageId);
+      if (!commit) throw new Error(`no stage ${stageId} on the emulator`);
+      approvals.delete(stageId);
+      npm.staged.delete(stageId);
+      commit();
+    },
     packuments: new Map(),
     tarballs: new Map(),
     faults: { exchange: [], packument: [], publish: [] },

@@ -111,7 +111,12 @@ export interface PyPI {
    * Release metadata as Warehouse keeps it from the release's first upload, by `<project>@<version>`: the
    * extras come from the form field `provides_extra` (one per extra); a field of another name is ignored.
    */
-  releases: Map<string, { provides_extra: string[] }>;
+  releases: Map<string, { provides_extra: string[]; created: number }>;
+  /**
+   * Moves a release's creation time `days` back, as if it had been made then: past 14 days Warehouse takes no
+   * new files for it (MAXIMUM_AGE_FOR_NEW_UPLOADS_DAYS, pypi/warehouse#19727 and #20260).
+   */
+  ageRelease(project: string, version: string, days: number): void;
   /** The verified PEP 740 attestations stored with each file (Warehouse's provenance), by file name. */
   provenance: Map<string, Pep740Attestation[]>;
   /** A man in the middle for tests: rewrites an upload's `attestations` field before it is checked. */
@@ -120,6 +125,9 @@ export interface PyPI {
 }
 
 const MiB = 1024 * 1024;
+/** forklift/legacy.py's MAXIMUM_AGE_FOR_NEW_UPLOADS_DAYS. */
+const MAXIMUM_AGE_FOR_NEW_UPLOADS_DAYS = 14;
+const DAY_MS = 24 * 3600 * 1000;
 const METADATA_HELP = 'https://packaging.python.org/specifications/core-metadata';
 const LOCAL_VERSION_HELP =
   'https://packaging.python.org/en/latest/specifications/version-specifiers/#local-version-identifiers';
@@ -763,6 +771,15 @@ export async function startPyPI(opts: {
         `File already exists (${pyRepr(file.filename)}, with blake2_256 hash ${pyRepr(file.blake2_256)}). See ${pypi.origin}/help/#file-name-reuse for more information.`,
       );
     }
+    // Checked after the duplicate check, so a re-run with --skip-existing still meets "File already exists"
+    // (pypi/warehouse#20260); measured from Release.created.
+    const release = pypi.releases.get(`${normalized}@${version.text}`);
+    if (release && Date.now() - release.created > MAXIMUM_AGE_FOR_NEW_UPLOADS_DAYS * DAY_MS) {
+      refuse(
+        400,
+        `Uploading new files to releases older than ${MAXIMUM_AGE_FOR_NEW_UPLOADS_DAYS} days is not allowed.`,
+      );
+    }
     const sameRelease = (f: StoredFile) =>
       f.project === normalized && parseVersion(f.version)?.key === version.key;
     if (
@@ -802,9 +819,11 @@ export async function startPyPI(opts: {
       }
     }
     if (provenance) pypi.provenance.set(file.filename, provenance);
-    const release = `${normalized}@${version.text}`;
-    if (!pypi.releases.has(release))
-      pypi.releases.set(release, { provides_extra: values(up.fields, 'provides_extra') });
+    if (!release)
+      pypi.releases.set(`${normalized}@${version.text}`, {
+        provides_extra: values(up.fields, 'provides_extra'),
+        created: Date.now(),
+      });
     pypi.files.set(file.filename, {
       project: normalized,
       storedAt: Date.now(),
@@ -1038,6 +1057,11 @@ export async function startPyPI(opts: {
     sink: false,
     provenance: new Map(),
     releases: new Map(),
+    ageRelease(project, version, days) {
+      const release = pypi.releases.get(`${normalizeName(project)}@${version}`);
+      if (!release) throw new Error(`no release ${project} ${version} on the emulator`);
+      release.created -= days * DAY_MS;
+    },
     close: server.close,
   };
   // The publisher's projects exist: a (non-pending) publisher is always attached to one.

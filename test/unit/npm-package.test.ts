@@ -390,6 +390,7 @@ describe('dist-tags and prereleases', () => {
       access: '',
       channel: '',
       user: '',
+      stage: false,
       ...o,
     });
     const artifact = (version: string, extra: Partial<NpmArtifact> = {}): NpmArtifact => ({

@@ -7,7 +7,14 @@ import { CONDA_PUBLISH_PREDICATE, type CondaArtifact, prefix } from '../../src/r
 import type { PublishOptions } from '../../src/registries/registry.ts';
 
 const FIXTURES = path.resolve(import.meta.dirname ?? '', '../fixtures/conda');
-const options: PublishOptions = { skipExisting: false, tag: '', access: '', channel: 'my-channel', user: '' };
+const options: PublishOptions = {
+  skipExisting: false,
+  tag: '',
+  access: '',
+  channel: 'my-channel',
+  user: '',
+  stage: false,
+};
 const hasZstd = 'createZstdDecompress' in zlib;
 
 describe('prefix.dev', () => {
