@@ -3,6 +3,7 @@ import { log } from '../output.ts';
 import type { Artifact } from '../registries/registry.ts';
 import { Slots } from '../slots.ts';
 import type { PublishedFile } from '../types.ts';
+import { untrusted } from '../untrusted.ts';
 import { waitUntilInstallable } from '../wait.ts';
 import type { Credentials } from './credentials.ts';
 import { heldMessage } from './held.ts';
@@ -74,7 +75,7 @@ async function uploadOne(
     const credential = await credentials.for(artifact);
     const outcome = await registry.upload(target, credential, artifact, options);
     log.info(
-      `${outcome.status === 'uploaded' ? 'Uploaded' : 'Skipped'} ${artifact.file}: ${outcome.message}`,
+      `${outcome.status === 'uploaded' ? 'Uploaded' : 'Skipped'} ${artifact.file}: ${untrusted(outcome.message)}`,
     );
     return { ...base, status: outcome.status };
   } catch (err) {

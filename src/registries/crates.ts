@@ -6,6 +6,7 @@ import { apiUrl, exists, type HttpResponse, jsonBody, parseJson, type RequestBod
 import { claimText, gitlabCiFile, gitlabProject, workflowFile } from '../oidc.ts';
 import { log } from '../output.ts';
 import type { CauseKind } from '../types.ts';
+import { untrusted } from '../untrusted.ts';
 import { mintedCredential } from './credential.ts';
 import { heldVersion } from './held.ts';
 import type { Artifact, Registry, Target } from './registry.ts';
@@ -61,11 +62,13 @@ function indexLists(body: string, crate: CrateArtifact): boolean {
 function errorDetails(res: HttpResponse): string[] | undefined {
   const errors = (parseJson(res) as { errors?: unknown } | undefined)?.errors;
   if (!Array.isArray(errors)) return undefined;
-  return errors.map((e) => String((e as { detail?: unknown } | null)?.detail ?? JSON.stringify(e)));
+  return errors.map((e) =>
+    untrusted(String((e as { detail?: unknown } | null)?.detail ?? JSON.stringify(e))),
+  );
 }
 
 const saidBy = (res: HttpResponse): string[] =>
-  errorDetails(res) ?? [res.body.trim().split('\n')[0] || `${res.status} ${res.reason}`.trim()];
+  errorDetails(res) ?? [untrusted(res.body.trim().split('\n')[0] || `${res.status} ${res.reason}`)];
 
 /** Likely cause and fix per exchange refusal; crates.io's own words name most of them. */
 interface Diagnosis {
@@ -402,7 +405,7 @@ export const cratesIo: Registry<CrateArtifact> = {
     if (res.status === 200 && details === undefined) {
       const warnings = (parseJson(res) as { warnings?: Record<string, unknown> } | undefined)?.warnings ?? {};
       const said = Object.entries(warnings).flatMap(([kind, list]) =>
-        Array.isArray(list) ? list.map((w) => `${kind.replace(/_/g, ' ')}: ${String(w)}`) : [],
+        Array.isArray(list) ? list.map((w) => untrusted(`${kind.replace(/_/g, ' ')}: ${String(w)}`)) : [],
       );
       for (const warning of said)
         log.warning(`${target.title} accepted ${crate.file} with a warning: ${warning}`);

@@ -19,6 +19,7 @@ import { ActionError, unexplainedRefusal } from '../errors.ts';
 import { apiUrl, exists, type HttpResponse, headerValue, parseJson, send } from '../http.ts';
 import { claimText, decodeClaims, gitlabCiFile, gitlabProject, workflowFile } from '../oidc.ts';
 import type { Claims } from '../types.ts';
+import { untrusted } from '../untrusted.ts';
 import { mintedCredential } from './credential.ts';
 import { heldVersion } from './held.ts';
 import type { Artifact, Credential, Registry, Target } from './registry.ts';
@@ -40,7 +41,7 @@ function registrySaid(res: HttpResponse): string {
   const text = typeof said === 'string' ? said : res.body.trim().split('\n')[0] || res.reason;
   // npm explains expired or revoked tokens only in this header.
   const notice = headerValue(res.headers['npm-notice']);
-  return notice ? `${text} (npm notice: ${notice})` : text;
+  return untrusted(notice ? `${text} (npm notice: ${notice})` : text);
 }
 
 interface Packument {

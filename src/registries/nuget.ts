@@ -6,6 +6,7 @@ import { type HttpResponse, jsonBody, parseJson, send } from '../http.ts';
 import { multipartBody } from '../multipart.ts';
 import { claimText, gitlabProject, workflowFile } from '../oidc.ts';
 import { log } from '../output.ts';
+import { untrusted } from '../untrusted.ts';
 import { mintedCredential } from './credential.ts';
 import { type Artifact, afterFirstOf, type Registry, type Target } from './registry.ts';
 
@@ -58,10 +59,10 @@ const REBUILD = 'Correct the package (its .nuspec or files) and rebuild it with 
 
 /** The gallery answers errors in the status line (what the NuGet client prints); the body repeats it. */
 function serverSaid(res: HttpResponse): string {
-  if (res.reason && res.reason !== STATUS_CODES[res.status]) return res.reason;
+  if (res.reason && res.reason !== STATUS_CODES[res.status]) return untrusted(res.reason);
   const error = (parseJson(res) as { error?: unknown } | undefined)?.error;
-  if (typeof error === 'string') return error;
-  return res.body.trim().split('\n')[0] || `${res.status} ${res.reason}`.trim();
+  if (typeof error === 'string') return untrusted(error);
+  return untrusted(res.body.trim().split('\n')[0] || `${res.status} ${res.reason}`);
 }
 
 interface Explanation {

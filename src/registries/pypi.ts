@@ -7,6 +7,7 @@ import { exists, type HttpResponse, jsonBody, parseJson, send } from '../http.ts
 import { multipartBody } from '../multipart.ts';
 import { claimText, gitlabCiFile, gitlabProject, workflowFile } from '../oidc.ts';
 import { log } from '../output.ts';
+import { untrusted } from '../untrusted.ts';
 import { mintedCredential } from './credential.ts';
 import { type Artifact, afterFirstOf, type Registry, type Target } from './registry.ts';
 
@@ -128,7 +129,7 @@ const alreadyExists = (res: HttpResponse): boolean =>
   (res.status === 400 || res.status === 409) && /already exists/i.test(`${res.reason} ${res.body}`);
 
 function uploadFailure(target: Target, artifact: PythonArtifact, res: HttpResponse): ActionError {
-  const said = `${res.status} ${res.reason}`.trim();
+  const said = untrusted(`${res.status} ${res.reason}`);
   const message = `${target.title} refused ${artifact.file}: ${said}`;
   if (alreadyExists(res)) {
     return new ActionError(message, {
@@ -287,13 +288,13 @@ export const pypi: Registry<PythonArtifact> = {
     const unexplained = first?.code === 'invalid-publisher' && /not found/i.test(first.description ?? '');
     throw new ActionError(
       [
-        `${target.title} refused the token exchange (HTTP ${res.status} ${res.reason}).`,
-        ...errors.map((e) => `  [${e.code ?? '?'}] ${e.description ?? ''}`),
+        `${target.title} refused the token exchange (HTTP ${res.status} ${untrusted(res.reason)}).`,
+        ...errors.map((e) => `  [${untrusted(e.code ?? '?')}] ${untrusted(e.description ?? '')}`),
       ].join('\n'),
       {
         cause:
           first?.code === 'invalid-publisher' && !unexplained
-            ? `The index names the failed check: ${first.description}`
+            ? `The index names the failed check: ${untrusted(first.description ?? '')}`
             : (known?.cause ?? 'The index did not say why.'),
         fix: known?.fix ?? "Check 'repository-url'.",
         aboutPublisher: true,

@@ -4,6 +4,7 @@ import { ActionError, unexplainedRefusal } from '../errors.ts';
 import { fileChunks } from '../file-chunks.ts';
 import { apiUrl, exists, type HttpResponse, jsonBody, parseJson, send } from '../http.ts';
 import { claimText, workflowFile } from '../oidc.ts';
+import { untrusted } from '../untrusted.ts';
 import { mintedCredential } from './credential.ts';
 import { heldVersion } from './held.ts';
 import { type Artifact, afterFirstOf, type Registry, type Target } from './registry.ts';
@@ -61,7 +62,7 @@ function versionsJsonLists(body: unknown, gem: GemArtifact): boolean {
 }
 
 function pushFailure(target: Target, gem: GemArtifact, res: HttpResponse): ActionError {
-  const said = res.body.trim().split('\n')[0] || `${res.status} ${res.reason}`;
+  const said = untrusted(res.body.trim().split('\n')[0] || `${res.status} ${res.reason}`);
   const message = `${target.title} refused ${gem.file} (HTTP ${res.status}): ${said}`;
   if (res.status === 409) {
     return new ActionError(message, {
@@ -158,7 +159,9 @@ export const rubygems: Registry<GemArtifact> = {
         aboutPublisher: true,
       });
     }
-    const reason = typeof answer?.error === 'string' ? answer.error : `${res.status} ${res.reason}`;
+    const reason = untrusted(
+      typeof answer?.error === 'string' ? answer.error : `${res.status} ${res.reason}`,
+    );
     throw new ActionError(`${target.title} refused the token exchange (HTTP ${res.status}): ${reason}`, {
       cause: res.status >= 500 ? 'The registry had a fault.' : 'The registry could not use the OIDC token.',
       fix: "Check 'repository-url' and 'audience' (rubygems.org expects the audience 'rubygems.org').",
