@@ -128,7 +128,7 @@ async function release(on: On, stage: Stage) {
   if (password) front.echo.seen.add(password);
   const known = [password, jwt].filter((s): s is string => s !== undefined);
   front.echo.hostile.add(stage);
-  const waiting = stage === 'wait' ? { wait: 'true', 'wait-timeout': '3' } : {};
+  const waiting: Record<string, string> = stage === 'wait' ? { wait: 'true', 'wait-timeout': '3' } : {};
   try {
     if (on === 'github') {
       const run = await runAction({
