@@ -4,9 +4,10 @@ import { scrub } from './secrets.ts';
  * Text a registry wrote (a file name from a lookup, an upload's answer, an exchange's error, an excerpt of a
  * body) as the log shows it: secrets cut out first (a cut-off excerpt would otherwise keep half a token), then
  * on one line, runs of white space as one space, every other control character escaped, and the prefix of
- * GitHub's old `##[command]` syntax broken; cut to `maxChars`.
+ * GitHub's old `##[command]` syntax broken; cut to `maxChars` (Warehouse's attestation refusals run to a
+ * thousand characters, and their end names the mismatch).
  */
-export function untrusted(text: string, maxChars = 500): string {
+export function untrusted(text: string, maxChars = 2_000): string {
   const line = scrub(text)
     .replace(/[\t\n\v\f\r\u0085\u2028\u2029 ]+/g, ' ')
     .trim()
