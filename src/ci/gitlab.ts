@@ -46,6 +46,8 @@ const section = {
  */
 export function gitlabCi(env: Env): Ci {
   const plain = plainLog({ section, debug: env.CI_DEBUG_TRACE === 'true' });
+  // The job's ID tokens exist from its start: a lookup answer that echoes one, before any exchange, is scrubbed.
+  for (const [name, value] of Object.entries(env)) if (name.endsWith('_ID_TOKEN') && value) log.secret(value);
   const find = (audience: string, purpose: string) => {
     const variables = tokenVariables(audience, purpose);
     const variable = variables.find((name) => env[name]);
