@@ -2,6 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { ActionError } from './errors.ts';
 import { Slots } from './slots.ts';
+import { untrusted } from './untrusted.ts';
 
 export interface RequestBody {
   length: number;
@@ -376,19 +377,6 @@ const EXCERPT_CHARS = 500;
 export const MESSAGE_CHARS = 2_000;
 
 /**
- * Registry text on one line: runs of white space become one space, and any other control character (which
- * could start a workflow command, move the cursor or hide what follows) is shown escaped.
- */
-export function oneLine(text: string, maxChars = EXCERPT_CHARS): string {
-  const line = text
-    .replace(/[\t\n\v\f\r\u0085\u2028\u2029 ]+/g, ' ')
-    .trim()
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point.
-    .replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-  return line.length > maxChars ? `${line.slice(0, maxChars - 1)}…` : line;
-}
-
-/**
  * Registries and proxies echo what they were sent: an Authorization value, a JWT or a token in their words is
  * cut out before the words are shown anywhere (every secret the run knows is also scrubbed from the log).
  */
@@ -411,7 +399,7 @@ const withoutCredentials = (text: string): string =>
 export function statusReason(res: HttpResponse): string | undefined {
   const reason = res.reason.trim();
   return reason && reason.toLowerCase() !== (http.STATUS_CODES[res.status] ?? '').toLowerCase()
-    ? oneLine(withoutCredentials(reason), MESSAGE_CHARS)
+    ? untrusted(withoutCredentials(reason), MESSAGE_CHARS)
     : undefined;
 }
 
@@ -475,7 +463,7 @@ export function bodyExcerpt(res: HttpResponse): string | undefined {
         : body;
   // A JSON error's message is the registry's own; any other body is a page, of which the start is enough.
   const limit = json !== undefined ? MESSAGE_CHARS : EXCERPT_CHARS;
-  const line = words === undefined ? '' : oneLine(withoutCredentials(words), limit);
+  const line = words === undefined ? '' : untrusted(withoutCredentials(words), limit);
   return line && !onlyTheStatus(line, res.status) ? line : undefined;
 }
 

@@ -15,7 +15,10 @@ export interface CiLog {
   warning(message: string): void;
   error(message: string): void;
   debug(message: string): void;
-  /** Registers a value the log must never show; call it the instant the value exists. */
+  /**
+   * Masks a value where the log itself masks (GitHub's runner); output.ts calls it with every form of each
+   * secret, which it also scrubs from everything it prints, on every CI system.
+   */
   secret(value: string): void;
   /** Prints what `body` logs as one foldable block where the log has them. */
   group<T>(title: string, body: () => Promise<T>): Promise<T>;

@@ -3,6 +3,7 @@ import * as core from '@actions/core';
 import { ActionError } from '../errors.ts';
 import { parseJson, send } from '../http.ts';
 import { claimText, workflowFile } from '../oidc.ts';
+import { log } from '../output.ts';
 import type { PublishedFile } from '../types.ts';
 import { CI_TITLES, type Ci, installableColumn } from './ci.ts';
 
@@ -71,6 +72,8 @@ function checkTrustedPublishingPossible(env: Env): void {
  */
 async function fetchIdToken(audience: string, env: Env): Promise<string> {
   checkTrustedPublishingPossible(env);
+  // The runner's request token is a credential too: a proxy's error could echo it.
+  if (env.ACTIONS_ID_TOKEN_REQUEST_TOKEN) log.secret(env.ACTIONS_ID_TOKEN_REQUEST_TOKEN);
   const url = new URL(`${env.ACTIONS_ID_TOKEN_REQUEST_URL}&audience=${encodeURIComponent(audience)}`);
   const res = await send({
     method: 'GET',
@@ -86,7 +89,7 @@ async function fetchIdToken(audience: string, env: Env): Promise<string> {
       fix: 'Add `permissions: id-token: write` to the publishing job and re-run it.',
     });
   }
-  core.setSecret(value);
+  log.secret(value);
   return value;
 }
 

@@ -1,5 +1,6 @@
 import { ActionError } from '../errors.ts';
 import { claimText, decodeClaims, gitlabCiFile, idTokenProblem } from '../oidc.ts';
+import { log } from '../output.ts';
 import { CI_TITLES, type Ci } from './ci.ts';
 import { endPlainly, plainLog } from './plain.ts';
 
@@ -44,7 +45,9 @@ const section = {
  * job; a log with sections and plain ERROR/WARNING lines, which masks nothing at run time.
  */
 export function gitlabCi(env: Env): Ci {
-  const log = plainLog({ section, debug: env.CI_DEBUG_TRACE === 'true' });
+  const plain = plainLog({ section, debug: env.CI_DEBUG_TRACE === 'true' });
+  // The job's ID tokens exist from its start: a lookup answer that echoes one, before any exchange, is scrubbed.
+  for (const [name, value] of Object.entries(env)) if (name.endsWith('_ID_TOKEN') && value) log.secret(value);
   const find = (audience: string, purpose: string) => {
     const variables = tokenVariables(audience, purpose);
     const variable = variables.find((name) => env[name]);
@@ -103,7 +106,7 @@ export function gitlabCi(env: Env): Ci {
     shownClaims: ['sub', 'project_path', 'namespace_path', 'ci_config_ref_uri', 'ref', 'environment'],
     project: (claims) => claimText(claims, 'project_path'),
     ciFile: (claims) => gitlabCiFile(claims),
-    log,
-    end: (run) => endPlainly(log, run),
+    log: plain,
+    end: (run) => endPlainly(plain, run),
   };
 }

@@ -1,6 +1,7 @@
 import { ActionError } from '../errors.ts';
 import { log } from '../output.ts';
 import type { Artifact, HeldFile } from '../registries/registry.ts';
+import { untrusted } from '../untrusted.ts';
 import type { Part } from './part.ts';
 
 /**
@@ -40,7 +41,7 @@ async function lookUp(part: Part): Promise<string[]> {
     const held = found[i];
     if (held?.same === false) {
       conflicts.push(
-        `${artifact.file}: ${target.title} already holds ${held.file} for ${artifact.name} ${artifact.version}, with other content (${held.url}).`,
+        `${artifact.file}: ${target.title} already holds ${untrusted(held.file)} for ${artifact.name} ${artifact.version}, with other content (${untrusted(held.url)}).`,
       );
     } else if (held && (held.same || options.skipExisting)) {
       part.held.set(artifact, held);
@@ -53,6 +54,6 @@ async function lookUp(part: Part): Promise<string[]> {
 export function heldMessage(part: Part, artifact: Artifact, held: HeldFile): string {
   const { title } = part.release.target;
   if (held.same === undefined) return `${artifact.name} ${artifact.version} already exists on ${title}`;
-  const under = held.file === artifact.file ? '' : ` (as ${held.file})`;
+  const under = held.file === artifact.file ? '' : ` (as ${untrusted(held.file)})`;
   return `already on ${title} with the same sha256${under}`;
 }

@@ -3,6 +3,7 @@ import { log } from '../output.ts';
 import type { Artifact } from '../registries/registry.ts';
 import { Slots } from '../slots.ts';
 import type { PublishedFile } from '../types.ts';
+import { untrusted } from '../untrusted.ts';
 import { waitUntilInstallable } from '../wait.ts';
 import type { Credentials } from './credentials.ts';
 import { heldMessage } from './held.ts';
@@ -74,8 +75,8 @@ async function uploadOne(
     const credential = await credentials.for(artifact);
     const outcome = await registry.upload(target, credential, artifact, options);
     const said = { uploaded: 'Uploaded', staged: 'Staged', skipped: 'Skipped' }[outcome.status];
-    if (outcome.stage) log.notice(`${said} ${artifact.file}: ${outcome.message}`);
-    else log.info(`${said} ${artifact.file}: ${outcome.message}`);
+    if (outcome.stage) log.notice(`${said} ${artifact.file}: ${untrusted(outcome.message)}`);
+    else log.info(`${said} ${artifact.file}: ${untrusted(outcome.message)}`);
     const stage = outcome.stage ? { stage_id: outcome.stage.id, approve: outcome.stage.approve } : {};
     return { ...base, status: outcome.status, ...stage };
   } catch (err) {

@@ -9,7 +9,6 @@ import {
   jsonBody,
   LOOKUP_DEADLINE_MS,
   MESSAGE_CHARS,
-  oneLine,
   parseJson,
   type RequestBody,
   refusalCause,
@@ -19,6 +18,7 @@ import {
 import { claimText, gitlabCiFile, gitlabProject, workflowFile } from '../oidc.ts';
 import { log } from '../output.ts';
 import type { CauseKind } from '../types.ts';
+import { untrusted } from '../untrusted.ts';
 import { mintedCredential } from './credential.ts';
 import { heldVersion } from './held.ts';
 import type { Artifact, Registry, Target } from './registry.ts';
@@ -75,7 +75,7 @@ function errorDetails(res: HttpResponse): string[] | undefined {
   const errors = (parseJson(res) as { errors?: unknown } | undefined)?.errors;
   if (!Array.isArray(errors)) return undefined;
   return errors.map((e) =>
-    oneLine(String((e as { detail?: unknown } | null)?.detail ?? JSON.stringify(e)), MESSAGE_CHARS),
+    untrusted(String((e as { detail?: unknown } | null)?.detail ?? JSON.stringify(e)), MESSAGE_CHARS),
   );
 }
 
@@ -426,7 +426,7 @@ export const cratesIo: Registry<CrateArtifact> = {
     if (res.status === 200 && details === undefined) {
       const warnings = (parseJson(res) as { warnings?: Record<string, unknown> } | undefined)?.warnings ?? {};
       const said = Object.entries(warnings).flatMap(([kind, list]) =>
-        Array.isArray(list) ? list.map((w) => `${kind.replace(/_/g, ' ')}: ${String(w)}`) : [],
+        Array.isArray(list) ? list.map((w) => untrusted(`${kind.replace(/_/g, ' ')}: ${String(w)}`)) : [],
       );
       for (const warning of said)
         log.warning(`${target.title} accepted ${crate.file} with a warning: ${warning}`);

@@ -23,7 +23,6 @@ import {
   headerValue,
   LOOKUP_DEADLINE_MS,
   MESSAGE_CHARS,
-  oneLine,
   parseJson,
   RESPONSE_LIMITS,
   refusalCause,
@@ -33,6 +32,7 @@ import {
 } from '../http.ts';
 import { claimText, decodeClaims, gitlabCiFile, gitlabProject, workflowFile } from '../oidc.ts';
 import type { Claims } from '../types.ts';
+import { untrusted } from '../untrusted.ts';
 import { mintedCredential } from './credential.ts';
 import { heldVersion } from './held.ts';
 import type { Artifact, Credential, Registry, Target } from './registry.ts';
@@ -54,10 +54,10 @@ const isPublicRegistry = (target: Target): boolean => target.url.hostname === 'r
 function registryText(res: HttpResponse): string | undefined {
   const body = parseJson(res) as { error?: unknown; message?: unknown; reason?: unknown } | undefined;
   const said = [body?.error, body?.message, body?.reason].find((v) => typeof v === 'string' && v);
-  const text = typeof said === 'string' ? oneLine(said, MESSAGE_CHARS) : registryWords(res);
+  const text = typeof said === 'string' ? untrusted(said, MESSAGE_CHARS) : registryWords(res);
   // npm explains expired or revoked tokens only in this header.
   const notice = headerValue(res.headers['npm-notice']);
-  return notice ? `${text ?? res.reason} (npm notice: ${oneLine(notice, MESSAGE_CHARS)})` : text;
+  return notice ? `${text ?? res.reason} (npm notice: ${untrusted(notice, MESSAGE_CHARS)})` : text;
 }
 
 /** The registry's words, or the status line when it gave none. */

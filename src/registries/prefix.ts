@@ -8,6 +8,7 @@ import { ActionError } from '../errors.ts';
 import { apiUrl, type HttpResponse, jsonBody, parseJson, send } from '../http.ts';
 import { multipartBody } from '../multipart.ts';
 import { claimText, workflowFile } from '../oidc.ts';
+import { untrusted } from '../untrusted.ts';
 import { mintedCredential } from './credential.ts';
 import { heldVersion } from './held.ts';
 import type { Artifact, HeldFile, InstallCheck, Registry, Target } from './registry.ts';
@@ -88,7 +89,7 @@ function bySubdir(artifacts: CondaArtifact[]): Map<string, CondaArtifact[]> {
 /** The server's words: the first line of its answer, bounded. */
 function said(res: HttpResponse): string {
   const line = res.body.trim().split('\n')[0]?.trim() ?? '';
-  return (line || `${res.status} ${res.reason}`.trim()).slice(0, 512);
+  return untrusted(line || `${res.status} ${res.reason}`, 512);
 }
 
 const SETTINGS = (target: Target, channel: string) =>

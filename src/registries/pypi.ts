@@ -9,7 +9,6 @@ import {
   jsonBody,
   LOOKUP_DEADLINE_MS,
   MESSAGE_CHARS,
-  oneLine,
   parseJson,
   RESPONSE_LIMITS,
   refusalCause,
@@ -19,6 +18,7 @@ import {
 import { multipartBody } from '../multipart.ts';
 import { claimText, gitlabCiFile, gitlabProject, workflowFile } from '../oidc.ts';
 import { log } from '../output.ts';
+import { untrusted } from '../untrusted.ts';
 import { mintedCredential } from './credential.ts';
 import { type Artifact, afterFirstOf, type Registry, type Target } from './registry.ts';
 
@@ -314,15 +314,17 @@ export const pypi: Registry<PythonArtifact> = {
     const unexplained = first?.code === 'invalid-publisher' && /not found/i.test(first.description ?? '');
     throw new ActionError(
       [
-        `${target.title} refused the token exchange (HTTP ${res.status} ${res.reason}).`,
+        `${target.title} refused the token exchange (HTTP ${res.status} ${untrusted(res.reason)}).`,
         ...(errors.length > 0
-          ? errors.map((e) => `  [${oneLine(e.code ?? '?')}] ${oneLine(e.description ?? '', MESSAGE_CHARS)}`)
+          ? errors.map(
+              (e) => `  [${untrusted(e.code ?? '?')}] ${untrusted(e.description ?? '', MESSAGE_CHARS)}`,
+            )
           : [registryWords(res)].filter((w) => w !== undefined).map((w) => `  ${w}`)),
       ].join('\n'),
       {
         cause:
           first?.code === 'invalid-publisher' && !unexplained
-            ? `The index names the failed check: ${first.description}`
+            ? `The index names the failed check: ${untrusted(first.description ?? '')}`
             : (known?.cause ?? 'The index did not say why.'),
         fix: known?.fix ?? "Check 'repository-url'.",
         aboutPublisher: true,

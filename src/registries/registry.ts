@@ -48,7 +48,7 @@ export interface Credential {
 
 export interface UploadResult {
   status: 'uploaded' | 'staged' | 'skipped';
-  /** The registry's words, or why it was skipped. */
+  /** The registry's words, or why it was skipped: registry text, shown only through untrusted(). */
   message: string;
   /** A staged upload: the registry's id of the stage, and how a maintainer approves it. */
   stage?: { id: string; approve: string };
@@ -56,7 +56,10 @@ export interface UploadResult {
 
 /** A file the registry already holds for a release, seen by a read before anything is sent. */
 export interface HeldFile {
-  /** The stored file's name, which may differ from ours (an sdist uploaded under its pre-PEP 625 name). */
+  /**
+   * The stored file's name, which may differ from ours (an sdist uploaded under its pre-PEP 625 name): registry
+   * text, shown only through untrusted().
+   */
   file: string;
   /** Whether its bytes are ours; undefined where the registry gives no digest to compare. */
   same: boolean | undefined;

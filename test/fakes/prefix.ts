@@ -297,7 +297,7 @@ export async function startPrefixDev(opts: { issuer: Issuer; audience?: string }
     mintFaults: [],
     uploadFaults: [],
     mintAnswer: undefined,
-    echoCredentials: false,
+    echoCredentials: true,
     store(channel, file, bytes) {
       channelFiles(channel, prefix.subdir).set(file, {
         sha256: createHash('sha256').update(bytes).digest('hex'),

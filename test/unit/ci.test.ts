@@ -5,6 +5,7 @@ import { detectCi } from '../../src/ci/index.ts';
 import { plainLog } from '../../src/ci/plain.ts';
 import type { ActionError } from '../../src/errors.ts';
 import { gitlabCiFile, gitlabProject } from '../../src/oidc.ts';
+import { log, outputTo } from '../../src/output.ts';
 
 /** An unsigned JWT: the CI seam only reads claims, the registry verifies. */
 const jwt = (claims: Record<string, unknown>) =>
@@ -73,9 +74,12 @@ describe('GitLab ID tokens', () => {
 });
 
 describe('the plain log', () => {
-  it('prints no workflow command and cuts out a registered secret in every form', async () => {
+  it('prints no workflow command and, behind output.ts, no registered secret in any form', async () => {
     const lines: string[] = [];
-    const log = plainLog({ debug: true, out: (l) => lines.push(l), err: (l) => lines.push(l) });
+    outputTo({
+      log: plainLog({ debug: true, out: (l) => lines.push(l), err: (l) => lines.push(l) }),
+      end: async () => {},
+    });
     const secret = 'pypi-AgEIcHlwaS5vcmcCJGE0';
     log.secret(secret);
     log.info(`token ${secret}`);
