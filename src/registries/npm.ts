@@ -17,7 +17,7 @@ import {
 import { gitlabProvenanceStatement, provenanceStatement } from '../attestation/npm-provenance.ts';
 import { ActionError, unexplainedRefusal } from '../errors.ts';
 import { apiUrl, exists, type HttpResponse, headerValue, parseJson, send } from '../http.ts';
-import { claimText, decodeClaims, gitlabCiFile, gitlabProject, workflowFile } from '../oidc.ts';
+import { circleciIds, claimText, decodeClaims, gitlabCiFile, gitlabProject, workflowFile } from '../oidc.ts';
 import type { Claims } from '../types.ts';
 import { mintedCredential } from './credential.ts';
 import { heldVersion } from './held.ts';
@@ -541,6 +541,17 @@ export const npm: Registry<NpmArtifact> = {
         { label: 'Project name', value: project },
         { label: 'Top-level CI file path', value: gitlabCiFile(claims) ?? '' },
         { label: 'Environment name', value: claimText(claims, 'environment') ?? '(leave empty)' },
+      ];
+    },
+    circleci(claims, artifacts) {
+      const ids = circleciIds(claims);
+      return [
+        { label: 'Package', value: [...new Set(artifacts.map((a) => a.name))].join(', ') },
+        { label: 'Publisher', value: 'CircleCI' },
+        { label: 'Organization ID', value: ids.org },
+        { label: 'Project ID', value: ids.project },
+        { label: 'Pipeline definition ID', value: ids.pipelineDefinition },
+        { label: 'VCS origin', value: ids.vcsOrigin },
       ];
     },
   },

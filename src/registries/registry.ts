@@ -87,6 +87,7 @@ export interface FormValue {
 export interface PublisherForms<A extends Artifact> {
   github(claims: Claims, artifacts: A[], target: Target): FormValue[];
   gitlab?(claims: Claims, artifacts: A[], target: Target): FormValue[];
+  circleci?(claims: Claims, artifacts: A[], target: Target): FormValue[];
 }
 
 /** Inputs that shape an exchange or an upload, the same for every registry. */
