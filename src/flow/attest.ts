@@ -4,9 +4,9 @@ import type { Claims } from '../types.ts';
 import { type Part, toSend } from './part.ts';
 
 /**
- * Attestations go with trusted uploads to registries that take them (PyPI, TestPyPI, npm). By default only
- * to an instance that verifies them: elsewhere signing would need the public Sigstore services and would
- * write the workflow's identity into a public log for an index that cannot check it.
+ * Attestations go with trusted uploads to registries that take them (PyPI, TestPyPI, npm, RubyGems,
+ * prefix.dev). By default only to an instance that verifies them: elsewhere signing would need the public
+ * Sigstore services and would write the workflow's identity into a public log for an index that cannot check it.
  */
 export function attestationsApply(part: Part): boolean {
   const { release, inputs } = part;
@@ -39,7 +39,7 @@ export function noticeUnusedAttestations(part: Part): void {
       ? `Attestations apply only to trusted publishing: they are signed with the job's OIDC identity for an upload authenticated by a trusted publisher, so the files go up to ${target.title} without them (with the token in 'password').`
       : spec && !part.ci.signsAttestations
         ? unsignedOnCi(part, spec.kind)
-        : `Attestations apply only to trusted publishing to PyPI, TestPyPI and npm; ${target.title} gets the files without them.`,
+        : `Attestations apply only to trusted publishing to PyPI, TestPyPI, npm, RubyGems and prefix.dev; ${target.title} gets the files without them.`,
   );
 }
 
@@ -68,6 +68,7 @@ export async function attest(part: Part): Promise<string | undefined> {
     artifacts.map((artifact) => ({
       file: spec.subject(artifact),
       statement: (claims: Claims) => spec.statement(artifact, { ...context, claims }),
+      envelope: spec.envelope ?? 'dsse',
     })),
     inputs,
     () => ci.idToken(SIGSTORE_AUDIENCE, 'sigstore'),
