@@ -1,11 +1,17 @@
-import { claimText, workflowFile } from './oidc.ts';
+import { circleciClaim, circleciIds, claimText, workflowFile } from './oidc.ts';
 import type { FormValue } from './registries/registry.ts';
 import type { CauseKind, Claims } from './types.ts';
 
 /** The claims a registry matched the publisher on (`shown`: the CI system's), MISSING where the token has none. */
 export function claimLines(claims: Claims | undefined, shown: readonly string[]): string[] {
   if (!claims) return [];
-  return ['Claims in the OIDC token:', ...shown.map((c) => `  ${c}: ${claimText(claims, c) ?? 'MISSING'}`)];
+  const shownValue = (name: string): string => {
+    const value = claims[name];
+    // CircleCI's claims include a boolean (ssh-rerun) and a list (context-ids).
+    if (typeof value === 'boolean' || Array.isArray(value)) return JSON.stringify(value);
+    return claimText(claims, name) ?? 'MISSING';
+  };
+  return ['Claims in the OIDC token:', ...shown.map((c) => `  ${c}: ${shownValue(c)}`)];
 }
 
 export function formLines(values: FormValue[], title: string): string[] {
@@ -56,7 +62,7 @@ export function plausibleCauses(
   only?: readonly CauseKind[],
 ): string[] {
   const found: [CauseKind, string][] = [];
-  const causes = { push: (kind: CauseKind, text: string) => found.push([kind, text]) };
+  const causes: Causes = { push: (kind, text) => found.push([kind, text]) };
   const { title } = facts;
   const missing = facts.projects.filter((p) => p.exists === false).map((p) => p.name);
   if (missing.length > 0) {
@@ -65,6 +71,37 @@ export function plausibleCauses(
       `${missing.join(', ')} does not exist on ${title} yet, and a publisher can only be added to an existing project: ${facts.newProjectHint}`,
     );
   }
+  if (claimText(claims, circleciClaim('org-id')) !== undefined) circleciCauses(claims, facts, causes);
+  else workflowCauses(claims, facts, causes);
+  if (facts.customInstance) {
+    causes.push(
+      'instance',
+      `The publisher may be registered on another instance than the one 'repository-url' names (test and production instances keep separate publishers), or 'audience' is wrong.`,
+    );
+  }
+  return found.filter(([kind]) => !only || only.includes(kind)).map(([, text]) => text);
+}
+
+interface Causes {
+  push(kind: CauseKind, text: string): void;
+}
+
+/** A CircleCI publisher is three IDs, and optional restrictions the job's claims must meet. */
+function circleciCauses(claims: Claims, { title }: PublisherFacts, causes: Causes): void {
+  const ids = circleciIds(claims);
+  causes.push(
+    'circleci-ids',
+    `The publisher must name this job's organization ID '${ids.org}', project ID '${ids.project}' and pipeline definition ID '${ids.pipelineDefinition}' exactly (the pipeline definition is the pipeline's entry under Project Settings → Pipelines: another pipeline of the same project has another ID).`,
+  );
+  causes.push(
+    'circleci-restrictions',
+    `A ${title} publisher with a context, VCS origin or VCS ref set takes only jobs that carry it: this job has ${ids.contexts.length ? `context IDs ${ids.contexts.join(', ')}` : 'no context'}, VCS origin '${ids.vcsOrigin || 'none'}' and VCS ref '${ids.vcsRef || 'none'}'.`,
+  );
+}
+
+/** A GitHub or GitLab publisher names a workflow (CI) file, and optionally an environment. */
+function workflowCauses(claims: Claims, facts: PublisherFacts, causes: Causes): void {
+  const { title } = facts;
   const jobRef = claimText(claims, 'job_workflow_ref');
   const callerRef = claimText(claims, 'workflow_ref');
   const file = facts.ciFile ?? '?';
@@ -98,13 +135,6 @@ export function plausibleCauses(
       `${title} compares names with their letter case: owner and repository must be '${repository}' exactly, not '${repository.toLowerCase()}'.`,
     );
   }
-  if (facts.customInstance) {
-    causes.push(
-      'instance',
-      `The publisher may be registered on another instance than the one 'repository-url' names (test and production instances keep separate publishers), or 'audience' is wrong.`,
-    );
-  }
-  return found.filter(([kind]) => !only || only.includes(kind)).map(([, text]) => text);
 }
 
 export function causeLines(causes: string[]): string[] {

@@ -18,16 +18,17 @@ export function multipartBody(
     contentType: string;
     headers?: Record<string, string>;
   },
-  after: [string, string][] = [],
+  /** Fields after the file; a third element is the part's Content-Type (gem push marks its JSON part so). */
+  after: [string, string, string?][] = [],
 ): RequestBody {
   const boundary = `----trusted-publish-${randomBytes(16).toString('hex')}`;
   const quoted = (value: string) =>
     `"${value.replace(/"/g, '%22').replace(/\r/g, '%0D').replace(/\n/g, '%0A')}"`;
-  const parts = (list: [string, string][]) =>
+  const parts = (list: [string, string, string?][]) =>
     list
       .map(
-        ([name, value]) =>
-          `--${boundary}\r\nContent-Disposition: form-data; name=${quoted(name)}\r\n\r\n${value}\r\n`,
+        ([name, value, type]) =>
+          `--${boundary}\r\nContent-Disposition: form-data; name=${quoted(name)}\r\n${type ? `Content-Type: ${type}\r\n` : ''}\r\n${value}\r\n`,
       )
       .join('');
   const fileHeaders = Object.entries(file.headers ?? {})

@@ -58,3 +58,19 @@ export function gitlabProject(claims: Claims): { namespace: string; project: str
   const slash = path.lastIndexOf('/');
   return { namespace: path.slice(0, Math.max(slash, 0)), project: path.slice(slash + 1) };
 }
+
+/** A claim of a CircleCI job's ID token, namespaced under CircleCI's issuer host. */
+export const circleciClaim = (name: string): string => `oidc.circleci.com/${name}`;
+
+/** The IDs a CircleCI trusted publisher names, as the job's claims give them. */
+export function circleciIds(claims: Claims) {
+  const contexts = claims[circleciClaim('context-ids')];
+  return {
+    org: claimText(claims, circleciClaim('org-id')) ?? '',
+    project: claimText(claims, circleciClaim('project-id')) ?? '',
+    pipelineDefinition: claimText(claims, circleciClaim('pipeline-definition-id')) ?? '',
+    contexts: Array.isArray(contexts) ? contexts.map(String) : [],
+    vcsOrigin: claimText(claims, circleciClaim('vcs-origin')) ?? '',
+    vcsRef: claimText(claims, circleciClaim('vcs-ref')) ?? '',
+  };
+}

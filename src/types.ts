@@ -32,4 +32,6 @@ export type CauseKind =
   | 'environment'
   | 'workflow-file'
   | 'case'
-  | 'instance';
+  | 'instance'
+  | 'circleci-ids'
+  | 'circleci-restrictions';

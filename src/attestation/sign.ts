@@ -1,11 +1,18 @@
 // Attestations signed with Sigstore, for every registry that takes them: per file, the registry's in-toto
-// statement (PyPI: a PEP 740 publish attestation; npm: SLSA provenance) signed as a DSSE envelope with a Fulcio
-// certificate for this workflow's GitHub identity and logged in Rekor, as a Sigstore bundle. Each registry
-// sends the bundle in its own form (pypi.ts: PEP 740 objects; npm.ts: the `.sigstore` attachment). publish.ts
+// statement (PyPI: a PEP 740 publish attestation; npm: SLSA provenance) signed as a DSSE envelope, or the file
+// itself signed as a message signature (RubyGems), with a Fulcio certificate for this workflow's identity and
+// logged in Rekor, as a Sigstore bundle. Each registry sends the bundle in its own form (pypi.ts: PEP 740
+// objects; npm.ts: the `.sigstore` attachment; rubygems.ts: the push's `attestations` part). publish.ts
 // imports this module dynamically, only when attestations apply: @sigstore/sign and its HTTP stack are most of
 // the bundle, and no other run should pay for loading them.
-import { bundleToJSON, type SerializedBundle } from '@sigstore/bundle';
-import { DSSEBundleBuilder, FulcioSigner, InternalError, RekorWitness } from '@sigstore/sign';
+import { BUNDLE_V03_MEDIA_TYPE, type Bundle, bundleToJSON, type SerializedBundle } from '@sigstore/bundle';
+import {
+  DSSEBundleBuilder,
+  FulcioSigner,
+  InternalError,
+  MessageSignatureBundleBuilder,
+  RekorWitness,
+} from '@sigstore/sign';
 import { ActionError } from '../errors.ts';
 import { decodeClaims, PUBLIC_GOOD_REKOR } from '../oidc.ts';
 import type { Claims } from '../types.ts';
@@ -13,6 +20,23 @@ import type { Claims } from '../types.ts';
 const IN_TOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
 /** Per request; @sigstore/sign's own default is no retry at all. */
 const SIGSTORE_FETCH = { timeout: 30_000, retry: { retries: 2, minTimeout: 500, factor: 2 } };
+
+/**
+ * The bundle with its leaf certificate alone, as v0.3. @sigstore/sign makes a message signature as a v0.2
+ * bundle (a certificate chain); sigstore-ruby's Signer makes v0.3, and RubyGems.org refuses anything older
+ * ("Must provide at least v0.3 bundles"). The signature and the log entry are the same either way.
+ */
+function asV03(bundle: Bundle): Bundle {
+  const material = bundle.verificationMaterial;
+  if (material.content.$case !== 'x509CertificateChain') return bundle;
+  const [leaf] = material.content.x509CertificateChain.certificates;
+  if (!leaf) return bundle;
+  return {
+    ...bundle,
+    mediaType: BUNDLE_V03_MEDIA_TYPE,
+    verificationMaterial: { ...material, content: { $case: 'certificate', certificate: leaf } },
+  };
+}
 
 /** One file to attest. */
 export interface AttestationRequest {
@@ -23,6 +47,8 @@ export interface AttestationRequest {
    * and the certificate name the same workflow run), or why this file gets none.
    */
   statement(claims: Claims): Promise<Buffer | string>;
+  /** A DSSE envelope of the statement, or a message signature over the bytes as they are. */
+  envelope: 'dsse' | 'message-signature';
 }
 
 export interface SignedAttestation {
@@ -109,7 +135,7 @@ export async function signAttestations(
   sigstoreToken: () => Promise<string>,
 ): Promise<(SignedAttestation | SkippedAttestation)[]> {
   const results: (SignedAttestation | SkippedAttestation)[] = [];
-  for (const { file, statement } of requests) {
+  for (const { file, statement, envelope } of requests) {
     let bundle: SerializedBundle;
     try {
       const jwt = await sigstoreToken();
@@ -118,7 +144,7 @@ export async function signAttestations(
         results.push({ file, skipped: payload });
         continue;
       }
-      const builder = new DSSEBundleBuilder({
+      const options = {
         signer: new FulcioSigner({
           fulcioBaseURL: baseUrl(services.fulcioUrl),
           // The JWT the statement was built from, and no other: Fulcio certifies the same claims.
@@ -126,8 +152,13 @@ export async function signAttestations(
           ...SIGSTORE_FETCH,
         }),
         witnesses: [new RekorWitness({ rekorBaseURL: baseUrl(services.rekorUrl), ...SIGSTORE_FETCH })],
-      });
-      bundle = bundleToJSON(await builder.create({ data: payload, type: IN_TOTO_PAYLOAD_TYPE }));
+      };
+      // A message signature is a v0.3 bundle with a hashedrekord entry, as sigstore-ruby's Signer#sign makes it.
+      bundle = bundleToJSON(
+        envelope === 'message-signature'
+          ? asV03(await new MessageSignatureBundleBuilder(options).create({ data: payload }))
+          : await new DSSEBundleBuilder(options).create({ data: payload, type: IN_TOTO_PAYLOAD_TYPE }),
+      );
     } catch (err) {
       throw signingFailure(err, file, services);
     }

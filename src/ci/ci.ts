@@ -1,11 +1,12 @@
 import type { Claims, PublishedFile } from '../types.ts';
 
 /** The CI systems a run can be on; `local` is a terminal with no OIDC identity at all. */
-export type CiId = 'github' | 'gitlab' | 'local';
+export type CiId = 'github' | 'gitlab' | 'circleci' | 'local';
 
 export const CI_TITLES: Record<CiId, string> = {
   github: 'GitHub Actions',
   gitlab: 'GitLab CI/CD',
+  circleci: 'CircleCI',
   local: 'this machine',
 };
 
@@ -57,6 +58,16 @@ export interface Ci {
    * job starts: an exchange the registry refused, or one that failed half-way, cannot be tried again.
    */
   freshIdTokens: boolean;
+  /**
+   * Whether the registries that verify attestations take them signed with this CI's identity. None does for
+   * CircleCI yet: Warehouse's CircleCI publisher has no attestation identity, npm makes no provenance there.
+   */
+  signsAttestations: boolean;
+  /**
+   * Throws, before anything is sent, when this job must not publish with its OIDC identity at all (a CircleCI
+   * re-run with SSH, where a person can act with the job's identity).
+   */
+  refuseUnsafeJob?(): void;
   /** Throws, before any token exists, when this job cannot get an ID token (with how to give it one). */
   checkIdTokens(): void;
   /**

@@ -132,6 +132,7 @@ export function githubActions(env: Env): Ci {
     workspace: env.GITHUB_WORKSPACE || process.cwd(),
     issuesIdTokens: true,
     freshIdTokens: true,
+    signsAttestations: true,
     checkIdTokens: () => checkTrustedPublishingPossible(env),
     idToken: (audience) => fetchIdToken(audience, env),
     // The permission covers every audience: checkIdTokens says what is missing.

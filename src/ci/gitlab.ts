@@ -1,31 +1,11 @@
 import { ActionError } from '../errors.ts';
-import { claimText, decodeClaims, gitlabCiFile, idTokenProblem } from '../oidc.ts';
+import { claimText, gitlabCiFile, idTokenProblem } from '../oidc.ts';
 import { log } from '../output.ts';
 import { CI_TITLES, type Ci } from './ci.ts';
+import { tokenAudiences, tokenVariables } from './id-token-variables.ts';
 import { endPlainly, plainLog } from './plain.ts';
 
 type Env = Record<string, string | undefined>;
-
-/** The variables the registries' own GitLab guides tell users to declare under `id_tokens:`. */
-const DOCUMENTED_VARIABLES: Record<string, string> = {
-  pypi: 'PYPI_ID_TOKEN',
-  testpypi: 'TESTPYPI_ID_TOKEN',
-  npm: 'NPM_ID_TOKEN',
-  'crates-io': 'CRATES_IO_ID_TOKEN',
-  nuget: 'NUGET_ID_TOKEN',
-  sigstore: 'SIGSTORE_ID_TOKEN',
-};
-
-/** The `id` library's name for an audience's token: upper case, every other character an underscore. */
-export function audienceVariable(audience: string): string {
-  return `${audience.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_ID_TOKEN`;
-}
-
-/** The variables a token for this audience and registry is looked for in, the registry's own name first. */
-function tokenVariables(audience: string, purpose: string): string[] {
-  const documented = DOCUMENTED_VARIABLES[purpose];
-  return [...new Set([...(documented ? [documented] : []), audienceVariable(audience)])];
-}
 
 /** The `.gitlab-ci.yml` lines that give the job this token. */
 function idTokensYaml(variable: string, audience: string): string {
@@ -64,6 +44,7 @@ export function gitlabCi(env: Env): Ci {
     workspace: env.CI_PROJECT_DIR || process.cwd(),
     issuesIdTokens: true,
     freshIdTokens: false,
+    signsAttestations: true,
     // Whether a token exists depends on the audience: idToken says which one is missing.
     checkIdTokens: () => undefined,
     async idToken(audience, purpose) {
@@ -89,8 +70,7 @@ export function gitlabCi(env: Env): Ci {
           fix: `Declare it only under the job's 'id_tokens:' and run a new job:\n${yaml}`,
         });
       }
-      const aud = decodeClaims(jwt)?.aud;
-      const audiences = Array.isArray(aud) ? aud.map(String) : [String(aud)];
+      const audiences = tokenAudiences(jwt);
       if (!audiences.includes(audience)) {
         throw new ActionError(
           `${variable} is an ID token for audience '${audiences.join("', '")}', not '${audience}'.`,

@@ -1,5 +1,6 @@
 import type { Ci, CiId } from './ci.ts';
 
+import { circleCi } from './circleci.ts';
 import { githubActions } from './github.ts';
 import { gitlabCi } from './gitlab.ts';
 import { localMachine } from './local.ts';
@@ -10,6 +11,7 @@ type Env = Record<string, string | undefined>;
 export function detectCi(env: Env): CiId {
   if (env.GITHUB_ACTIONS === 'true') return 'github';
   if (env.GITLAB_CI === 'true') return 'gitlab';
+  if (env.CIRCLECI === 'true') return 'circleci';
   return 'local';
 }
 
@@ -18,5 +20,6 @@ export function ciFor(env: Env): Ci {
   const id = detectCi(env);
   if (id === 'github') return githubActions(env);
   if (id === 'gitlab') return gitlabCi(env);
+  if (id === 'circleci') return circleCi(env);
   return localMachine(env);
 }

@@ -4,16 +4,20 @@ import type { Claims } from '../types.ts';
 import { type Part, toSend } from './part.ts';
 
 /**
- * Attestations go with trusted uploads to registries that take them (PyPI, TestPyPI, npm). By default only
- * to an instance that verifies them: elsewhere signing would need the public Sigstore services and would
- * write the workflow's identity into a public log for an index that cannot check it.
+ * Attestations go with trusted uploads to registries that take them (PyPI, TestPyPI, npm, RubyGems,
+ * prefix.dev). By default only to an instance that verifies them: elsewhere signing would need the public
+ * Sigstore services and would write the workflow's identity into a public log for an index that cannot check it.
  */
 export function attestationsApply(part: Part): boolean {
   const { release, inputs } = part;
   const spec = release.registry.attestations;
-  if (!inputs.attestations || inputs.password || !spec) return false;
+  if (!inputs.attestations || inputs.password || !spec || !part.ci.signsAttestations) return false;
   return inputs.attestationsGiven || spec.verifiedBy(release.target);
 }
+
+/** Why a CI's jobs sign none (CircleCI: no registry verifies its identity in an attestation yet). */
+const unsignedOnCi = (part: Part, kind: string): string =>
+  `No ${kind}s: ${part.release.target.title} takes none signed with a ${part.ci.title} identity yet; the files go up without them.`;
 
 /** An explicit 'attestations: true' that cannot take effect is said once, not silently dropped. */
 export function noticeUnusedAttestations(part: Part): void {
@@ -21,17 +25,21 @@ export function noticeUnusedAttestations(part: Part): void {
   const { target, registry } = release;
   const spec = registry.attestations;
   if (!inputs.attestationsGiven && inputs.attestations && spec && !inputs.password) {
-    if (!attestationsApply(part))
-      log.info(
-        `No ${spec.kind}s for ${target.url.href}: by default they are made only for ${spec.verifiers}, where they are verified; signing for another index would contact the public Sigstore services and write this workflow's identity into their public log. Set 'attestations: true' to sign anyway (with 'fulcio-url' and 'rekor-url' for a private Sigstore).`,
-      );
+    if (attestationsApply(part)) return;
+    log.info(
+      part.ci.signsAttestations
+        ? `No ${spec.kind}s for ${target.url.href}: by default they are made only for ${spec.verifiers}, where they are verified; signing for another index would contact the public Sigstore services and write this workflow's identity into their public log. Set 'attestations: true' to sign anyway (with 'fulcio-url' and 'rekor-url' for a private Sigstore).`
+        : unsignedOnCi(part, spec.kind),
+    );
     return;
   }
   if (!inputs.attestationsGiven || !inputs.attestations || attestationsApply(part)) return;
   log.notice(
     inputs.password
       ? `Attestations apply only to trusted publishing: they are signed with the job's OIDC identity for an upload authenticated by a trusted publisher, so the files go up to ${target.title} without them (with the token in 'password').`
-      : `Attestations apply only to trusted publishing to PyPI, TestPyPI and npm; ${target.title} gets the files without them.`,
+      : spec && !part.ci.signsAttestations
+        ? unsignedOnCi(part, spec.kind)
+        : `Attestations apply only to trusted publishing to PyPI, TestPyPI, npm, RubyGems and prefix.dev; ${target.title} gets the files without them.`,
   );
 }
 
@@ -60,6 +68,7 @@ export async function attest(part: Part): Promise<string | undefined> {
     artifacts.map((artifact) => ({
       file: spec.subject(artifact),
       statement: (claims: Claims) => spec.statement(artifact, { ...context, claims }),
+      envelope: spec.envelope ?? 'dsse',
     })),
     inputs,
     () => ci.idToken(SIGSTORE_AUDIENCE, 'sigstore'),

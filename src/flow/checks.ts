@@ -5,7 +5,8 @@ import { acceptedCis, formFor } from './publisher.ts';
 
 /**
  * Refuses, before anything is fetched or sent, a run that cannot get an exchange: on a machine without ID
- * tokens (a dry run there checks the rest), or for a registry that takes no trusted publisher of this CI.
+ * tokens (a dry run there checks the rest), for a registry that takes no trusted publisher of this CI, or in
+ * a job that must not use its identity (a CircleCI re-run with SSH).
  */
 export function refuseUnacceptedCi(part: Part): void {
   const { release, inputs, ci } = part;
@@ -15,7 +16,10 @@ export function refuseUnacceptedCi(part: Part): void {
     if (!inputs.dryRun) ci.checkIdTokens();
     return;
   }
-  if (formFor(registry, ci.id)) return;
+  if (formFor(registry, ci.id)) {
+    ci.refuseUnsafeJob?.();
+    return;
+  }
   throw new ActionError(
     `${target.title} accepts trusted publishing from ${acceptedCis(registry)} only, not from ${ci.title}.`,
     {

@@ -30,7 +30,7 @@ import {
   send,
   TooLargeError,
 } from '../http.ts';
-import { claimText, decodeClaims, gitlabCiFile, gitlabProject, workflowFile } from '../oidc.ts';
+import { circleciIds, claimText, decodeClaims, gitlabCiFile, gitlabProject, workflowFile } from '../oidc.ts';
 import type { Claims } from '../types.ts';
 import { untrusted } from '../untrusted.ts';
 import { mintedCredential } from './credential.ts';
@@ -616,6 +616,17 @@ export const npm: Registry<NpmArtifact> = {
         { label: 'Project name', value: project },
         { label: 'Top-level CI file path', value: gitlabCiFile(claims) ?? '' },
         { label: 'Environment name', value: claimText(claims, 'environment') ?? '(leave empty)' },
+      ];
+    },
+    circleci(claims, artifacts) {
+      const ids = circleciIds(claims);
+      return [
+        { label: 'Package', value: [...new Set(artifacts.map((a) => a.name))].join(', ') },
+        { label: 'Publisher', value: 'CircleCI' },
+        { label: 'Organization ID', value: ids.org },
+        { label: 'Project ID', value: ids.project },
+        { label: 'Pipeline definition ID', value: ids.pipelineDefinition },
+        { label: 'VCS origin', value: ids.vcsOrigin },
       ];
     },
   },

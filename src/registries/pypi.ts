@@ -16,7 +16,7 @@ import {
   send,
 } from '../http.ts';
 import { multipartBody } from '../multipart.ts';
-import { claimText, gitlabCiFile, gitlabProject, workflowFile } from '../oidc.ts';
+import { circleciIds, claimText, gitlabCiFile, gitlabProject, workflowFile } from '../oidc.ts';
 import { log } from '../output.ts';
 import { untrusted } from '../untrusted.ts';
 import { mintedCredential } from './credential.ts';
@@ -448,6 +448,26 @@ export const pypi: Registry<PythonArtifact> = {
           label: 'Environment name (compared with its letter case)',
           value: claimText(claims, 'environment') || '(leave empty)',
         },
+      ];
+    },
+    // Warehouse's CircleCI publisher: three IDs required; a context, VCS origin and ref optional, each
+    // restricting the publisher to jobs whose claims carry it.
+    circleci(claims, artifacts) {
+      const ids = circleciIds(claims);
+      return [
+        { label: 'PyPI Project Name', value: [...new Set(artifacts.map((a) => a.name))].join(', ') },
+        { label: 'Organization ID', value: ids.org },
+        { label: 'Project ID', value: ids.project },
+        { label: 'Pipeline Definition ID', value: ids.pipelineDefinition },
+        {
+          label: 'Context ID (optional)',
+          value: ids.contexts.length ? `empty, or one of ${ids.contexts.join(', ')}` : '(leave empty)',
+        },
+        {
+          label: 'VCS Origin (optional)',
+          value: ids.vcsOrigin ? `empty, or ${ids.vcsOrigin}` : '(leave empty)',
+        },
+        { label: 'VCS Ref (optional)', value: ids.vcsRef ? `empty, or ${ids.vcsRef}` : '(leave empty)' },
       ];
     },
   },

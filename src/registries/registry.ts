@@ -16,7 +16,8 @@ export interface Artifact {
   warnings: string[];
   /**
    * The Sigstore bundles of this file's attestations, signed before the exchange (attestation/sign.ts) and sent with
-   * its upload in the registry's form (PyPI: PEP 740 objects; npm: the `.sigstore` attachment).
+   * its upload in the registry's form (PyPI: PEP 740 objects; npm: the `.sigstore` attachment; RubyGems: the
+   * `attestations` part of the push).
    */
   attestations?: SerializedBundle[];
 }
@@ -92,6 +93,7 @@ export interface FormValue {
 export interface PublisherForms<A extends Artifact> {
   github(claims: Claims, artifacts: A[], target: Target): FormValue[];
   gitlab?(claims: Claims, artifacts: A[], target: Target): FormValue[];
+  circleci?(claims: Claims, artifacts: A[], target: Target): FormValue[];
 }
 
 /** Inputs that shape an exchange or an upload, the same for every registry. */
@@ -127,8 +129,16 @@ export interface Attestations<A extends Artifact = Artifact> {
   verifiedBy(target: Target): boolean;
   /** The instances that do, for the log line that says why another gets none. */
   verifiers: string;
-  /** The in-toto statement to sign, as bytes; or why this file gets none (logged, not an error). */
+  /**
+   * What is signed, as bytes: the in-toto statement of a DSSE envelope, or with `envelope: 'message-signature'`
+   * the file itself; or why this file gets none (logged, not an error).
+   */
   statement(artifact: A, context: AttestationContext): Promise<Buffer | string>;
+  /**
+   * How it is signed: a DSSE envelope of an in-toto statement (PyPI, npm, prefix.dev: the default), or a plain
+   * signature over the file's own bytes (RubyGems: `sigstore-cli sign <gem>`, as rubygems/release-gem runs it).
+   */
+  envelope?: 'dsse' | 'message-signature';
 }
 
 export interface Registry<A extends Artifact = Artifact> {

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { digestFile } from '../artifacts/digest.ts';
 import { type GemSpec, readGem } from '../artifacts/gem.ts';
 import { ActionError, unexplainedRefusal } from '../errors.ts';
@@ -10,11 +11,13 @@ import {
   jsonBody,
   LOOKUP_DEADLINE_MS,
   parseJson,
+  type RequestBody,
   refusalCause,
   registryWords,
   send,
   statusReason,
 } from '../http.ts';
+import { multipartBody } from '../multipart.ts';
 import { claimText, workflowFile } from '../oidc.ts';
 import { mintedCredential } from './credential.ts';
 import { heldVersion } from './held.ts';
@@ -77,6 +80,26 @@ function versionsJsonLists(body: unknown, gem: GemArtifact): boolean {
   );
 }
 
+/**
+ * The gem as `gem push` sends it: the bytes alone, or with attestations a multipart form of the gem and an
+ * `attestations` part holding a JSON list of Sigstore bundles (push_command.rb, rubygems_controller.rb#create).
+ */
+function pushBody(gem: GemArtifact): RequestBody {
+  if (!gem.attestations?.length)
+    return { length: gem.size, data: fileChunks(gem.path), contentType: 'application/octet-stream' };
+  return multipartBody(
+    [],
+    {
+      field: 'gem',
+      filename: gem.file,
+      path: gem.path,
+      size: gem.size,
+      contentType: 'application/octet-stream',
+    },
+    [['attestations', JSON.stringify(gem.attestations), 'application/json']],
+  );
+}
+
 function pushFailure(target: Target, gem: GemArtifact, res: HttpResponse): ActionError {
   // RubyGems answers in a text body; a proxy may say it only in its status line.
   const words = bodyExcerpt(res) ?? statusReason(res);
@@ -92,6 +115,16 @@ function pushFailure(target: Target, gem: GemArtifact, res: HttpResponse): Actio
     return new ActionError(message, {
       cause: `The trusted publisher is not registered for gem '${gem.name}' (the token is scoped to the gems whose publisher matched).`,
       fix: `On ${target.url.host}, open gem '${gem.name}' → Trusted publishers and add this workflow (a pending publisher for a gem that does not exist yet).`,
+      aboutPublisher: true,
+      causeProven: true,
+    });
+  }
+  // Pusher#verify_sigstore: 422 "Attestation verification failed:\n<reason>" (or "Error verifying sigstore
+  // attestation"), checked against the trusted publisher's workflow.
+  if (res.status === 422 && /attestation|v0\.3 bundles/i.test(said)) {
+    return new ActionError(`${message} ${res.body.trim().split('\n').slice(1).join(' ')}`.trim(), {
+      cause: `${target.title} verifies the attestation's certificate against the trusted publisher: it must name the registered workflow file at the ref the run is for (https://github.com/<workflow repository>/.github/workflows/<file>@<the run's ref>). A reusable workflow called at another ref (@main from a tag run) or a certificate for another file fails, as does a bundle older than v0.3.`,
+      fix: "Call the reusable workflow at the run's own ref, or run this step in the registered workflow; or set 'attestations: false' to push without an attestation.",
       aboutPublisher: true,
       causeProven: true,
     });
@@ -146,6 +179,18 @@ export const rubygems: Registry<GemArtifact> = {
   },
 
   order: (artifacts) => artifacts,
+
+  attestations: {
+    kind: 'Sigstore attestation',
+    // rubygems/release-gem signs pushes to https://rubygems.org only, the host that verifies them.
+    verifiedBy: (target) => target.url.hostname === 'rubygems.org',
+    verifiers: 'rubygems.org',
+    subject: (gem) => gem.file,
+    // No statement: `sigstore-cli sign <gem>` signs the gem's bytes, and Pusher#verify_sigstore verifies the
+    // bundle against them.
+    envelope: 'message-signature',
+    statement: (gem) => readFile(gem.path),
+  },
 
   // The first push of a name creates the gem; its other platforms follow it.
   mustFollow: afterFirstOf((gem) => gem.name),
@@ -204,11 +249,7 @@ export const rubygems: Registry<GemArtifact> = {
       what: `Pushing ${gem.file} to ${target.title}`,
       headers: { authorization: credential.authorization },
       timeoutMs: PUSH_TIMEOUT_MS,
-      body: () => ({
-        length: gem.size,
-        data: fileChunks(gem.path),
-        contentType: 'application/octet-stream',
-      }),
+      body: () => pushBody(gem),
     });
     if (res.status === 200 || res.status === 201) return { status: 'uploaded', message: res.body.trim() };
     if (res.status === 409) {
@@ -242,7 +283,8 @@ export const rubygems: Registry<GemArtifact> = {
     return apiUrl(target.url, `gems/${gem.name}/versions/${versionSlug(gem)}`).href;
   },
 
-  // RubyGems.org takes trusted publishers from GitHub Actions only (GitLab support is an open pull request).
+  // RubyGems.org takes trusted publishers from GitHub Actions only (GitLab support is an open pull request;
+  // its sources name no CircleCI publisher).
   publisherForms: {
     github(claims, gems) {
       const repository = claimText(claims, 'repository') ?? '';

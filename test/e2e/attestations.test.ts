@@ -5,10 +5,10 @@ import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import path from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
+import { type CratesIo, startCratesIo } from '../fakes/crates.ts';
 import { defaultClaims, type Issuer, startIssuer } from '../fakes/issuer.ts';
 import type { Pep740Attestation } from '../fakes/pep740.ts';
 import { type PyPI, partMultiset, type ReceivedUpload, startPyPI } from '../fakes/pypi.ts';
-import { type RubyGems, startRubyGems } from '../fakes/rubygems.ts';
 import { type Sigstore, startSigstore } from '../fakes/sigstore.ts';
 import { makeWheel } from '../fakes/wheel.ts';
 import {
@@ -24,7 +24,7 @@ import { mintPyPIToken } from '../helpers/tokens.ts';
 
 const SDIST = path.join(FIXTURES, 'pypi/tp-sample-0.1.0.tar.gz');
 const WHEEL = path.join(FIXTURES, 'pypi/tp_sample-0.1.0-py3-none-any.whl');
-const GEM = path.join(FIXTURES, 'rubygems/tp_sample-0.1.0.gem');
+const CRATE = path.join(FIXTURES, 'crates/tp-sample-0.1.0.crate');
 const UPLOADED = ['tp_sample-0.1.0.tar.gz', 'tp_sample-0.1.0-py3-none-any.whl'];
 
 let issuer: Issuer;
@@ -292,25 +292,26 @@ describe('PEP 740 attestations (bundled action on Node 24, mocked Sigstore)', ()
   });
 
   it("explains an explicit 'attestations: true' that cannot apply; the default says nothing", async () => {
-    const rubygems: RubyGems = await startRubyGems({ issuer });
+    // crates.io takes no attestations (RubyGems, which this test used before, now does).
+    const crates: CratesIo = await startCratesIo({ issuer });
     try {
-      const gem = await run({
-        files: [GEM],
-        inputs: { attestations: 'true', 'repository-url': rubygems.url },
+      const crate = await run({
+        files: [CRATE],
+        inputs: { attestations: 'true', 'repository-url': crates.url },
       });
-      assert.equal(gem.code, 0, gem.stdout);
+      assert.equal(crate.code, 0, crate.stdout);
       assert.match(
-        gem.stdout,
-        /::notice::Attestations apply only to trusted publishing to PyPI, TestPyPI and npm; RubyGems \(127\.0\.0\.1:\d+\) gets the files without them\./,
+        crate.stdout,
+        /::notice::Attestations apply only to trusted publishing to PyPI, TestPyPI, npm, RubyGems and prefix\.dev; crates\.io \(127\.0\.0\.1:\d+\) gets the files without them\./,
       );
       const quiet = await run({
-        files: [GEM],
-        inputs: { attestations: '', 'repository-url': rubygems.url, 'dry-run': 'true' },
+        files: [CRATE],
+        inputs: { attestations: '', 'repository-url': crates.url, 'dry-run': 'true' },
       });
       assert.equal(quiet.code, 0, quiet.stdout);
       assert.doesNotMatch(quiet.stdout, /Attestations apply only/);
     } finally {
-      await rubygems.close();
+      await crates.close();
     }
 
     const certificatesBefore = sigstore.certificates;

@@ -11,15 +11,11 @@ import { makeNupkg } from '../fakes/nupkg.ts';
 import { type PyPI, startPyPI } from '../fakes/pypi.ts';
 import { startRubyGems } from '../fakes/rubygems.ts';
 import { startSigstore } from '../fakes/sigstore.ts';
-import { FIXTURES, ROOT } from '../helpers/action.ts';
+import { ROOT } from '../helpers/action.ts';
+import { fixtures, using } from '../helpers/emulators.ts';
 import { assertNothingSecret, type JobOptions, type JobRun, runJob } from '../helpers/gitlab-job.ts';
 import { mintGemKey } from '../helpers/tokens.ts';
 
-const fixtures = (dir: string, pattern: RegExp) =>
-  fs
-    .readdirSync(path.join(FIXTURES, dir))
-    .filter((f) => pattern.test(f))
-    .map((f) => path.join(FIXTURES, dir, f));
 const WHEELS = fixtures('pypi', /\.(whl|tar\.gz)$/);
 const CRATE = fixtures('crates', /\.crate$/);
 const TARBALL = fixtures('npm', /\.tgz$/);
@@ -40,19 +36,6 @@ after(async () => {
   await Promise.all([github.close(), gitlab.close()]);
   fs.rmSync(work, { recursive: true, force: true });
 });
-
-/** An emulator for one test, closed after it. */
-async function using<T extends { close(): Promise<void> }>(
-  start: Promise<T>,
-  body: (emulator: T) => Promise<void>,
-) {
-  const emulator = await start;
-  try {
-    await body(emulator);
-  } finally {
-    await emulator.close();
-  }
-}
 
 /** The job, and the leak check over every token the emulator minted and every JWT the job held. */
 async function job(minted: () => string[], opts: JobOptions): Promise<JobRun> {

@@ -155,8 +155,23 @@ export interface GitLabIssuer {
   close(): Promise<void>;
 }
 
+/** A job's token: the claims with `overrides` replacing some (undefined leaves one out), signed. */
+async function signJobToken(
+  { privateKey, kid }: Awaited<ReturnType<typeof signingKey>>,
+  claims: Claims,
+  overrides: Claims,
+): Promise<string> {
+  const signed = { ...claims };
+  for (const [name, value] of Object.entries(overrides)) {
+    if (value === undefined) delete signed[name];
+    else signed[name] = value;
+  }
+  return new SignJWT(signed).setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid }).sign(privateKey);
+}
+
 export async function startGitLabIssuer(opts: { claims?: Partial<Claims> } = {}): Promise<GitLabIssuer> {
-  const { privateKey, kid, jwks, keySet } = await signingKey();
+  const key = await signingKey();
+  const { jwks, keySet } = key;
   const server = await listen(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://issuer');
     if (req.method === 'GET' && url.pathname === '/oauth/discovery/keys') return sendJson(res, 200, jwks);
@@ -176,13 +191,7 @@ export async function startGitLabIssuer(opts: { claims?: Partial<Claims> } = {})
         jti: randomUUID(),
         ...issuer.claims,
       };
-      for (const [name, value] of Object.entries(overrides)) {
-        if (value === undefined) delete claims[name];
-        else claims[name] = value;
-      }
-      const jwt = await new SignJWT(claims)
-        .setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid })
-        .sign(privateKey);
+      const jwt = await signJobToken(key, claims, overrides);
       issuer.issued.push(jwt);
       return jwt;
     },
@@ -221,3 +230,108 @@ export const defaultGitLabPublisher = (): GitLabPublisher => ({
   ciFile: '.gitlab-ci.yml',
   environment: 'release',
 });
+
+/** A CircleCI organization's ID: its issuer is `https://oidc.circleci.com/org/<org-id>`. */
+export const CIRCLECI_ORG_ID = '3f2e6b1a-8c4d-4e5f-9a0b-1c2d3e4f5a6b';
+export const CIRCLECI_ISSUER = `https://oidc.circleci.com/org/${CIRCLECI_ORG_ID}`;
+
+/** A CircleCI job's ID token claims: a tag pipeline of github.com/octo-org/tp-sample, one context. */
+export const defaultCircleCiClaims = (): Claims => ({
+  iss: CIRCLECI_ISSUER,
+  sub: `org/${CIRCLECI_ORG_ID}/project/6a7b8c9d-0e1f-4a2b-8c3d-4e5f6a7b8c9d/user/1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e`,
+  'oidc.circleci.com/org-id': CIRCLECI_ORG_ID,
+  'oidc.circleci.com/project-id': '6a7b8c9d-0e1f-4a2b-8c3d-4e5f6a7b8c9d',
+  'oidc.circleci.com/pipeline-definition-id': '9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a',
+  'oidc.circleci.com/pipeline-id': '11111111-2222-4333-8444-555555555555',
+  'oidc.circleci.com/workflow-id': '22222222-3333-4444-8555-666666666666',
+  'oidc.circleci.com/job-id': '33333333-4444-4555-8666-777777777777',
+  'oidc.circleci.com/context-ids': ['7c6b5a49-3827-4160-9f8e-7d6c5b4a3928'],
+  'oidc.circleci.com/vcs-origin': 'github.com/octo-org/tp-sample',
+  'oidc.circleci.com/vcs-ref': 'refs/tags/v0.1.0',
+  'oidc.circleci.com/ssh-rerun': false,
+});
+
+/**
+ * CircleCI's issuer: a job holds CIRCLE_OIDC_TOKEN (audience: the organization ID) and asks for others with
+ * `circleci run oidc get --claims '{"aud": …}'`; tests mint what either would give with `token`. The JWKS is
+ * served where the issuer's discovery document points.
+ */
+export interface CircleCiIssuer {
+  jwksUrl: string;
+  /** Where the fake `circleci` command asks for a token: `?claims=<the --claims JSON>`. */
+  commandUrl: string;
+  /** The audiences asked for through the command, in order. */
+  requested: string[];
+  /** Mutable: the claims every token gets (aud, jti and the times are added per token). */
+  claims: Claims;
+  issued: string[];
+  /** A token for this audience (the organization ID, as CIRCLE_OIDC_TOKEN has, when omitted). */
+  token(audience?: string, overrides?: Claims): Promise<string>;
+  verify(jwt: string, audience: string): Promise<Claims>;
+  close(): Promise<void>;
+}
+
+export async function startCircleCiIssuer(opts: { claims?: Partial<Claims> } = {}): Promise<CircleCiIssuer> {
+  const key = await signingKey();
+  const { jwks, keySet } = key;
+  const server = await listen(async (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://issuer');
+    if (req.method === 'GET' && url.pathname === `/org/${CIRCLECI_ORG_ID}/.well-known/jwks-pub.json`)
+      return sendJson(res, 200, jwks);
+    // What `circleci run oidc get --claims <json>` asks of CircleCI from inside a job (the fake command's way).
+    if (req.method === 'GET' && url.pathname === '/oidc/get') {
+      const claims = JSON.parse(url.searchParams.get('claims') ?? '{}') as { aud?: unknown };
+      issuer.requested.push(String(claims.aud));
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      return res.end(`${await issuer.token(typeof claims.aud === 'string' ? claims.aud : undefined)}\n`);
+    }
+    sendJson(res, 404, { message: 'Not Found' });
+  });
+  const issuer: CircleCiIssuer = {
+    jwksUrl: `${server.origin}/org/${CIRCLECI_ORG_ID}/.well-known/jwks-pub.json`,
+    commandUrl: `${server.origin}/oidc/get`,
+    requested: [],
+    claims: { ...defaultCircleCiClaims(), ...opts.claims },
+    issued: [],
+    async token(audience = CIRCLECI_ORG_ID, overrides = {}) {
+      const now = Math.floor(Date.now() / 1000);
+      const claims: Claims = {
+        aud: audience,
+        iat: now,
+        exp: now + 3600,
+        jti: randomUUID(),
+        ...issuer.claims,
+      };
+      const jwt = await signJobToken(key, claims, overrides);
+      issuer.issued.push(jwt);
+      return jwt;
+    },
+    verify: async (jwt, audience) =>
+      (await jwtVerify(jwt, keySet, { issuer: CIRCLECI_ISSUER, audience, algorithms: ['RS256'] })).payload,
+    close: server.close,
+  };
+  return issuer;
+}
+
+/** A CircleCI trusted publisher as Warehouse's form takes it; npm's takes the first three and the origin. */
+export interface CircleCiPublisher {
+  orgId: string;
+  projectId: string;
+  pipelineDefinitionId: string;
+  /** Optional restrictions: '' takes any job. */
+  contextId: string;
+  vcsRef: string;
+  vcsOrigin: string;
+}
+
+export const defaultCircleCiPublisher = (): CircleCiPublisher => {
+  const claims = defaultCircleCiClaims();
+  return {
+    orgId: CIRCLECI_ORG_ID,
+    projectId: String(claims['oidc.circleci.com/project-id']),
+    pipelineDefinitionId: String(claims['oidc.circleci.com/pipeline-definition-id']),
+    contextId: '',
+    vcsRef: '',
+    vcsOrigin: '',
+  };
+};

@@ -35,6 +35,9 @@ import {
   visibleOn,
 } from './http.ts';
 import {
+  CIRCLECI_ISSUER,
+  type CircleCiIssuer,
+  type CircleCiPublisher,
   type Claims,
   ciConfigPath,
   GITHUB_ISSUER,
@@ -97,7 +100,14 @@ interface TokenRecord {
   expiresAt: number | undefined;
   publisher: NpmPublisher | undefined;
   gitlabPublisher?: GitLabPublisher;
+  circleciPublisher?: NpmCircleCiPublisher;
 }
+
+/** npm's CircleCI trusted publisher: the organization, project and pipeline definition IDs, and the VCS origin. */
+export type NpmCircleCiPublisher = Pick<
+  CircleCiPublisher,
+  'orgId' | 'projectId' | 'pipelineDefinitionId' | 'vcsOrigin'
+>;
 
 export interface Packument {
   _id: string;
@@ -117,6 +127,8 @@ export interface NpmRegistry {
   publishers: Map<string, NpmPublisher[]>;
   /** GitLab CI/CD trusted publishers per package name, used when `gitlab` was given. Mutable. */
   gitlabPublishers: Map<string, GitLabPublisher[]>;
+  /** CircleCI trusted publishers per package name, used when `circleci` was given. Mutable. */
+  circleciPublishers: Map<string, NpmCircleCiPublisher[]>;
   tokenLifetimeSeconds: number;
   /** Tokens handed out by the exchange. */
   minted: string[];
@@ -214,6 +226,21 @@ export function gitlabPublisherMatches(p: GitLabPublisher, claims: Claims): bool
   if (claims.project_path !== `${p.namespace}/${p.project}`) return false;
   if (ciConfigPath(String(claims.ci_config_ref_uri ?? '')) !== p.ciFile) return false;
   return !p.environment || claims.environment === p.environment;
+}
+
+/**
+ * A CircleCI publisher matches when the organization, project and pipeline definition IDs and the VCS origin
+ * are its own, exactly; a job re-run with SSH never does.
+ */
+export function circleciPublisherMatches(p: NpmCircleCiPublisher, claims: Claims): boolean {
+  const claim = (name: string) => claims[`oidc.circleci.com/${name}`];
+  if (claims.iss !== CIRCLECI_ISSUER || claim('ssh-rerun') !== false) return false;
+  return (
+    claim('org-id') === p.orgId &&
+    claim('project-id') === p.projectId &&
+    claim('pipeline-definition-id') === p.pipelineDefinitionId &&
+    claim('vcs-origin') === p.vcsOrigin
+  );
 }
 
 const sha1 = (b: Buffer): string => createHash('sha1').update(b).digest('hex');
@@ -366,6 +393,9 @@ export async function startNpm(opts: {
   /** GitLab's issuer, whose tokens the emulator then takes too. */
   gitlab?: GitLabIssuer;
   gitlabPublishers?: Record<string, GitLabPublisher[]>;
+  /** A CircleCI organization's issuer, whose tokens the emulator then takes too. */
+  circleci?: CircleCiIssuer;
+  circleciPublishers?: Record<string, NpmCircleCiPublisher[]>;
   /**
    * The Sigstore trust root provenance is verified against (npm uses the public-good one). Without it a
    * `.sigstore` attachment is accepted unread, and no provenance is kept.
@@ -399,9 +429,13 @@ export async function startNpm(opts: {
     if (jwt?.split('.').length !== 3) return answer(400, 'bad request');
     let claims: Claims;
     let fromGitLab = false;
+    let fromCircleCi = false;
     try {
-      fromGitLab = opts.gitlab !== undefined && decodeJwt(jwt).iss === GITLAB_ISSUER;
-      claims = await (fromGitLab && opts.gitlab ? opts.gitlab : issuer).verify(jwt, npm.audience);
+      const iss = decodeJwt(jwt).iss;
+      fromGitLab = opts.gitlab !== undefined && iss === GITLAB_ISSUER;
+      fromCircleCi = opts.circleci !== undefined && iss === CIRCLECI_ISSUER;
+      const verifier = (fromGitLab && opts.gitlab) || (fromCircleCi && opts.circleci) || issuer;
+      claims = await verifier.verify(jwt, npm.audience);
     } catch {
       return answer(401, 'unauthorized');
     }
@@ -411,14 +445,18 @@ export async function startNpm(opts: {
     usedJti.add(jti);
     const known = npm.packuments.has(name);
     const publisher =
-      known && !fromGitLab
+      known && !fromGitLab && !fromCircleCi
         ? (npm.publishers.get(name) ?? []).find((p) => publisherMatches(p, claims))
         : undefined;
     const gitlabPublisher =
       known && fromGitLab
         ? (npm.gitlabPublishers.get(name) ?? []).find((p) => gitlabPublisherMatches(p, claims))
         : undefined;
-    if (!publisher && !gitlabPublisher) return answer(404, 'package not found');
+    const circleciPublisher =
+      known && fromCircleCi
+        ? (npm.circleciPublishers.get(name) ?? []).find((p) => circleciPublisherMatches(p, claims))
+        : undefined;
+    if (!publisher && !gitlabPublisher && !circleciPublisher) return answer(404, 'package not found');
     const token = `npm_${randomBytes(27).toString('base64url').slice(0, 36)}`;
     const created = new Date();
     const expires = new Date(created.getTime() + npm.tokenLifetimeSeconds * 1000);
@@ -427,6 +465,7 @@ export async function startNpm(opts: {
       expiresAt: expires.getTime(),
       publisher,
       gitlabPublisher,
+      circleciPublisher,
     });
     npm.minted.push(token);
     npm.exchanges.push({ path: req.url ?? '', name, status: 201 });
@@ -523,6 +562,9 @@ export async function startNpm(opts: {
     )
       return answer(403, { error: CANNOT_PUBLISH_OVER(version) });
     let provenance: VerifiedProvenance | undefined;
+    // npm takes no provenance from CircleCI (its CLI never makes any there).
+    if (checked.provenance !== undefined && token.circleciPublisher)
+      return answer(422, { error: `${PROVENANCE_REFUSAL}: provenance is not supported for CircleCI` });
     if (checked.provenance !== undefined && opts.trustedRoot) {
       try {
         const json = provenanceBundleJson(checked.provenance);
@@ -612,6 +654,7 @@ export async function startNpm(opts: {
     audience: `npm:${hostname}`,
     publishers: new Map(Object.entries(opts.publishers ?? {})),
     gitlabPublishers: new Map(Object.entries(opts.gitlabPublishers ?? {})),
+    circleciPublishers: new Map(Object.entries(opts.circleciPublishers ?? {})),
     tokenLifetimeSeconds: 3600,
     minted: [],
     exchanges: [],

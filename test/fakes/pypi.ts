@@ -14,8 +14,12 @@ import { createBLAKE2b } from 'hash-wasm';
 import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, type JWTPayload, jwtVerify } from 'jose';
 import { type Fault, fault, listen, readBody, send, sendJson, visibleOn } from './http.ts';
 import {
+  CIRCLECI_ISSUER,
+  type CircleCiIssuer,
+  type CircleCiPublisher,
   type Claims,
   ciConfigPath,
+  defaultCircleCiPublisher,
   defaultGitLabPublisher,
   GITHUB_ISSUER,
   GITLAB_ISSUER,
@@ -75,6 +79,8 @@ export interface PyPI {
   publisher: Publisher;
   /** The project's GitLab publisher (Warehouse's GitLabPublisher); used when `gitlab` was given. Mutable. */
   gitlabPublisher: GitLabPublisher;
+  /** The project's CircleCI publisher (Warehouse's CircleCIPublisher); used when `circleci` was given. Mutable. */
+  circleciPublisher: CircleCiPublisher;
   audience: string;
   /** 403: trusted publishing disabled (mint answers 422 not-enabled, as Warehouse does); 404: no such routes. */
   audienceStatus: 200 | 403 | 404;
@@ -538,6 +544,8 @@ export async function startPyPI(opts: {
   publisher?: Partial<Publisher>;
   /** GitLab's issuer, whose tokens the emulator then takes too. */
   gitlab?: GitLabIssuer;
+  /** A CircleCI organization's issuer, whose tokens the emulator then takes too. */
+  circleci?: CircleCiIssuer;
   audience?: string;
   maxFileSize?: number;
   /**
@@ -549,7 +557,10 @@ export async function startPyPI(opts: {
 }): Promise<PyPI> {
   const keySet = createRemoteJWKSet(new URL('/.well-known/jwks', opts.issuer.requestUrl));
   const maxFileSize = opts.maxFileSize ?? 100 * MiB;
-  const tokens = new Map<string, { notBefore: number; expires: number; fromGitLab: boolean }>();
+  const tokens = new Map<
+    string,
+    { notBefore: number; expires: number; fromGitLab: boolean; fromCircleCi: boolean }
+  >();
   const usedJti = new Set<string>();
   const now = () => Math.floor(Date.now() / 1000);
 
@@ -664,6 +675,42 @@ export async function startPyPI(opts: {
       throw new MintError('invalid-reuse-token', 'invalid token: already used');
   }
 
+  /**
+   * CircleCIPublisher (Warehouse's pull request 19349): lookup_by_claims on the three IDs, then the publisher's
+   * optional restrictions (a context among the job's context-ids, VCS ref and origin equal), then
+   * verify_claims: every required claim present, and ssh-rerun exactly false.
+   */
+  async function checkCircleCiPublisher(jwt: string): Promise<Claims> {
+    let claims: Claims;
+    try {
+      claims = (await opts.circleci?.verify(jwt, pypi.audience)) ?? {};
+    } catch {
+      throw new MintError('invalid-token', 'malformed or invalid token');
+    }
+    if (typeof claims.aud !== 'string') throw new MintError('invalid-token', 'malformed or invalid token');
+    const claim = (name: string) => claims[`oidc.circleci.com/${name}`];
+    const p = pypi.circleciPublisher;
+    const contexts = claim('context-ids');
+    const optional = (truth: string, value: unknown) => truth === '' || (Boolean(value) && truth === value);
+    const found =
+      claim('org-id') === p.orgId &&
+      claim('project-id') === p.projectId &&
+      claim('pipeline-definition-id') === p.pipelineDefinitionId &&
+      (p.contextId === '' || (Array.isArray(contexts) && contexts.includes(p.contextId))) &&
+      optional(p.vcsRef, claim('vcs-ref')) &&
+      optional(p.vcsOrigin, claim('vcs-origin'));
+    if (!found) throw new InvalidPublisher('Publisher with matching claims was not found');
+    for (const name of ['org-id', 'project-id', 'pipeline-definition-id', 'ssh-rerun']) {
+      if (claim(name) == null)
+        throw new InvalidPublisher(`Missing claim ${pyRepr(`oidc.circleci.com/${name}`)}`);
+    }
+    if (claim('ssh-rerun') !== false)
+      throw new InvalidPublisher(`Check failed for required claim ${pyRepr('oidc.circleci.com/ssh-rerun')}`);
+    if (claims.jti !== undefined && usedJti.has(String(claims.jti)))
+      throw new MintError('invalid-reuse-token', 'invalid token: already used');
+    return claims;
+  }
+
   /** mint_token_from_oidc + mint_token. */
   async function mint(body: Buffer | undefined): Promise<{ success: true; token: string; expires: number }> {
     const invalidPayload = (line: string) =>
@@ -690,19 +737,26 @@ export async function startPyPI(opts: {
     }
     if (!('iss' in unverified)) throw new MintError('invalid-payload', 'malformed JWT');
     const fromGitLab = opts.gitlab !== undefined && unverified.iss === GITLAB_ISSUER;
-    if (unverified.iss !== GITHUB_ISSUER && !fromGitLab)
+    // Warehouse's pull request keys the service on 'https://oidc.circleci.com'; CircleCI's tokens name the
+    // organization's issuer, 'https://oidc.circleci.com/org/<org-id>', which is what the emulator takes.
+    const fromCircleCi = opts.circleci !== undefined && unverified.iss === CIRCLECI_ISSUER;
+    if (unverified.iss !== GITHUB_ISSUER && !fromGitLab && !fromCircleCi)
       throw new MintError('invalid-payload', 'unknown trusted publishing issuer');
     if (pypi.audienceStatus === 403) {
       throw new MintError(
         'not-enabled',
-        `${fromGitLab ? 'gitlab' : 'github'} trusted publishing functionality not enabled`,
+        `${fromGitLab ? 'gitlab' : fromCircleCi ? 'circleci' : 'github'} trusted publishing functionality not enabled`,
       );
     }
-    const claims = fromGitLab ? await verifyGitLabJwt(jwt) : await verifyJwt(jwt);
-    if (!claims) throw new MintError('invalid-token', 'malformed or invalid token');
+    let claims: Claims | undefined;
     try {
-      if (fromGitLab) checkGitLabPublisher(claims);
-      else checkPublisher(claims);
+      if (fromCircleCi) claims = await checkCircleCiPublisher(jwt);
+      else {
+        claims = fromGitLab ? await verifyGitLabJwt(jwt) : await verifyJwt(jwt);
+        if (!claims) throw new MintError('invalid-token', 'malformed or invalid token');
+        if (fromGitLab) checkGitLabPublisher(claims);
+        else checkPublisher(claims);
+      }
     } catch (err) {
       if (!(err instanceof InvalidPublisher)) throw err;
       throw new MintError(
@@ -714,7 +768,7 @@ export async function startPyPI(opts: {
     usedJti.add(String(claims.jti));
     const token = `pypi-${randomBytes(48).toString('base64url')}`;
     const expires = now() + pypi.tokenLifetimeSeconds;
-    tokens.set(token, { notBefore: now(), expires, fromGitLab });
+    tokens.set(token, { notBefore: now(), expires, fromGitLab, fromCircleCi });
     pypi.minted.push(token);
     return { success: true, token, expires };
   }
@@ -792,6 +846,12 @@ export async function startPyPI(opts: {
     // file_upload verifies attestations last, just before it stores the file.
     const attestations = values(up.fields, 'attestations')[0];
     let provenance: Pep740Attestation[] | undefined;
+    // A CircleCI publisher's attestation_identity is None: parse_attestations_for_upload refuses any.
+    if (attestations !== undefined && token.fromCircleCi)
+      refuse(
+        400,
+        'Invalid attestations supplied during upload: Attestations are not currently supported with CircleCI publishers',
+      );
     if (attestations !== undefined && opts.trustedRoot) {
       try {
         provenance = checkUploadAttestations(
@@ -1038,6 +1098,7 @@ export async function startPyPI(opts: {
       ...opts.publisher,
     },
     gitlabPublisher: defaultGitLabPublisher(),
+    circleciPublisher: defaultCircleCiPublisher(),
     audience: opts.audience ?? 'pypi',
     audienceStatus: 200,
     tokenLifetimeSeconds: 900,

@@ -10,9 +10,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type http from 'node:http';
 import { gunzipSync } from 'node:zlib';
+import type { TrustedRoot } from '@sigstore/protobuf-specs';
+import Busboy from 'busboy';
 import { decodeJwt } from 'jose';
 import { Parser, type ReadEntry } from 'tar';
 import { parseDocument } from 'yaml';
+import { GemAttestationError, verifyGemAttestations } from './gem-attestation.ts';
 import {
   type Fault,
   fault,
@@ -62,6 +65,8 @@ export interface StoredVersion {
   authors?: string[];
   licenses?: string[];
   createdAt?: string;
+  /** The Sigstore bundles verified with the push (Version#attestations). */
+  attestations?: unknown[];
 }
 
 export interface RubyGems {
@@ -429,10 +434,54 @@ interface ApiKey {
   expiresAt: number;
 }
 
+/** A multipart form's files and text fields, as Rack parses them (a part without a filename is a field). */
+function readForm(
+  headers: http.IncomingHttpHeaders,
+  body: Buffer,
+): Promise<{ files: Record<string, Buffer>; fields: Record<string, string> }> {
+  return new Promise((resolve, reject) => {
+    const files: Record<string, Buffer> = {};
+    const fields: Record<string, string> = {};
+    const parser = Busboy({ headers, limits: { fieldSize: MAX_BODY } });
+    parser.on('file', (name, stream) => {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => {
+        files[name] = Buffer.concat(chunks);
+      });
+    });
+    parser.on('field', (name, value) => {
+      fields[name] = value;
+    });
+    parser.on('error', reject);
+    parser.on('close', () => resolve({ files, fields }));
+    parser.end(body);
+  });
+}
+
+/** The Ruby class name of a decoded JSON value, for the controller's message. */
+const rubyClass = (value: unknown): string =>
+  value === null
+    ? 'NilClass'
+    : typeof value === 'string'
+      ? 'String'
+      : typeof value === 'number'
+        ? Number.isInteger(value)
+          ? 'Integer'
+          : 'Float'
+        : typeof value === 'boolean'
+          ? `${value ? 'True' : 'False'}Class`
+          : 'Hash';
+
 export async function startRubyGems(opts: {
   issuer: Issuer;
   publisher?: Partial<GemPublisher>;
   audience?: string;
+  /**
+   * The Sigstore trust root a push's attestations are verified against (RubyGems.org uses the public-good one).
+   * Without it an `attestations` part is read (its form checked) but not verified, and nothing is stored.
+   */
+  trustedRoot?: TrustedRoot;
 }): Promise<RubyGems> {
   const keys = new Map<string, ApiKey>();
 
@@ -494,7 +543,13 @@ export async function startRubyGems(opts: {
   }
 
   /** Everything Pusher#process decides, in its order: pull_spec, find, authorize. */
-  async function decidePush(apiKey: string, owner: GemPublisher, body: Buffer, digest: string) {
+  async function decidePush(
+    apiKey: string,
+    owner: GemPublisher,
+    body: Buffer,
+    digest: string,
+    attestations: unknown[] | undefined,
+  ) {
     let spec: GemSpec;
     try {
       spec = await readGem(body);
@@ -517,7 +572,26 @@ export async function startRubyGems(opts: {
     }
     if (gemName !== name && sameGem.some((v) => !v.yanked)) return { status: 409, answer: CASE_CHANGE };
     if (!owner.gems.includes(gemName)) return { status: 403, answer: NOT_ALLOWED };
+    // Pusher#validate ends with verify_sigstore, before the version is saved.
+    let verified: unknown[] | undefined;
+    if (attestations?.length && opts.trustedRoot) {
+      try {
+        verified = verifyGemAttestations(attestations, {
+          gem: body,
+          trustedRoot: opts.trustedRoot,
+          trusted: true,
+          policy: {
+            workflowRepository: owner.workflowRepository ?? `${owner.owner}/${owner.repository}`,
+            workflow: owner.workflow,
+          },
+        });
+      } catch (err) {
+        if (!(err instanceof GemAttestationError)) throw err;
+        return { status: err.status, answer: err.message };
+      }
+    }
     rg.versions.set(versionKey(name, version, platform), {
+      ...(verified ? { attestations: verified } : {}),
       name,
       version,
       platform,
@@ -562,7 +636,26 @@ export async function startRubyGems(opts: {
     const apiKey = req.headers.authorization ?? '';
     const found = keys.get(apiKey);
     if (!found || found.expiresAt <= Date.now()) return finish(401, ACCESS_DENIED, body);
-    const { status, answer } = await decidePush(apiKey, found.owner, body, sha256(body));
+    // rubygems_controller.rb#create: a multipart form carries the gem file and an `attestations` JSON list.
+    let gem = body;
+    let attestations: unknown[] | undefined;
+    if (/^multipart\/(form-data|mixed)/i.test(req.headers['content-type'] ?? '')) {
+      const form = await readForm(req.headers, body);
+      if (!form.files.gem) return finish(400, 'gem is not a file upload', body);
+      const field = form.fields.attestations;
+      if (typeof field !== 'string') return finish(400, 'missing attestations', body);
+      let decoded: unknown;
+      try {
+        decoded = JSON.parse(field);
+      } catch {
+        return finish(500, 'Server error. Please try again.', body);
+      }
+      if (!Array.isArray(decoded))
+        return finish(400, `attestations must be an array, is ${rubyClass(decoded)}`, body);
+      gem = form.files.gem;
+      attestations = decoded;
+    }
+    const { status, answer } = await decidePush(apiKey, found.owner, gem, sha256(gem), attestations);
     finish(status, answer, body);
   }
 

@@ -26,10 +26,25 @@ export type Extensions = Map<string, Buffer>;
  * error, whose message the registries quote.
  */
 export function verifyBundle(bundle: Bundle, trustedRoot: TrustedRoot): Extensions {
-  const signer = new Verifier(toTrustMaterial(trustedRoot)).verify(toSignedEntity(bundle));
-  return new Map(
-    (signer.identity?.oids ?? []).map(({ oid, value }) => [oid?.id.join('.') ?? '', value] as const),
-  );
+  return verifySigner(bundle, trustedRoot).extensions;
+}
+
+/**
+ * As verifyBundle, for a bundle of either content: a message signature is verified against `artifact`, the
+ * signed bytes. Returns the certificate's extensions and its SAN.
+ */
+export function verifySigner(
+  bundle: Bundle,
+  trustedRoot: TrustedRoot,
+  artifact?: Buffer,
+): { extensions: Extensions; subjectAlternativeName: string | undefined } {
+  const signer = new Verifier(toTrustMaterial(trustedRoot)).verify(toSignedEntity(bundle, artifact));
+  return {
+    extensions: new Map(
+      (signer.identity?.oids ?? []).map(({ oid, value }) => [oid?.id.join('.') ?? '', value] as const),
+    ),
+    subjectAlternativeName: signer.identity?.subjectAlternativeName,
+  };
 }
 
 /** The DER UTF8String a Fulcio v2 extension holds, decoded (pyasn1's der_decode(value, UTF8String)). */

@@ -64,6 +64,41 @@ interface ProposedDsse {
   spec?: { proposedContent?: { envelope?: string; verifiers?: string[] } };
 }
 
+interface ProposedHashedRekord {
+  apiVersion?: string;
+  kind?: string;
+  spec?: {
+    data?: { hash?: { algorithm?: string; value?: string } };
+    signature?: { content?: string; publicKey?: { content?: string } };
+  };
+}
+
+/**
+ * What Rekor logs for a hashedrekord v0.0.1 entry (pkg/types/hashedrekord/v0.0.1/entry.go): the digest, the
+ * signature and its key, as proposed. Rekor also checks the signature over the digest, which Node cannot do for
+ * a prehashed ECDSA message; the registries' verifiers check it against the artifact itself.
+ */
+function canonicalHashedRekordEntry(proposed: ProposedHashedRekord): object {
+  const { data, signature } = proposed.spec ?? {};
+  const hash = data?.hash;
+  if (
+    proposed.apiVersion !== '0.0.1' ||
+    hash?.algorithm !== 'sha256' ||
+    !/^[0-9a-f]{64}$/.test(hash.value ?? '') ||
+    !signature?.content ||
+    !signature.publicKey?.content
+  )
+    throw new Error('a hashedrekord v0.0.1 entry needs a sha256 digest, a signature and its key');
+  return {
+    apiVersion: '0.0.1',
+    kind: 'hashedrekord',
+    spec: {
+      data: { hash: { algorithm: 'sha256', value: hash.value } },
+      signature: { content: signature.content, publicKey: { content: signature.publicKey.content } },
+    },
+  };
+}
+
 /**
  * What Rekor logs for a proposed dsse v0.0.1 entry (pkg/types/dsse/v0.0.1/entry.go): the envelope checked
  * against the verifier, then only the envelope's and payload's hashes and the signatures with their keys. The
@@ -199,7 +234,12 @@ export async function startSigstore(opts: { issuer: Issuer; gitlab?: GitLabIssue
     fn: async (body) => {
       let entry: string;
       try {
-        entry = JSON.stringify(canonicalDsseEntry(JSON.parse(body)));
+        const proposed = JSON.parse(body) as ProposedDsse | ProposedHashedRekord;
+        entry = JSON.stringify(
+          proposed.kind === 'hashedrekord'
+            ? canonicalHashedRekordEntry(proposed as ProposedHashedRekord)
+            : canonicalDsseEntry(proposed as ProposedDsse),
+        );
       } catch (err) {
         return { statusCode: 400, response: JSON.stringify({ code: 400, message: (err as Error).message }) };
       }

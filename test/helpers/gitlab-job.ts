@@ -21,14 +21,17 @@ export interface JobOptions {
   /** The job's `id_tokens:` variables. */
   idTokens?: Record<string, string>;
   env?: Record<string, string>;
-  /** 'local': a terminal, none of a CI system's variables. */
-  on?: 'gitlab' | 'local';
+  /** The CI system whose job variables are set; 'local': a terminal, none of a CI system's variables. */
+  on?: 'gitlab' | 'circleci' | 'local';
   /** --output and --dotenv elsewhere than the job's out/ folder (one that cannot be written, say). */
   output?: string;
   dotenv?: string;
 }
 
-/** Runs the bundled command as a gitlab.com job's script line would (or in a terminal), in a fresh project. */
+/**
+ * Runs the bundled command as a gitlab.com job's script line would (or a CircleCI job's `run:` step, or a
+ * terminal), in a fresh project.
+ */
 export async function runJob(opts: JobOptions = {}): Promise<JobRun> {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tp-job-'));
   const project = path.join(root, 'project');
@@ -45,11 +48,20 @@ export async function runJob(opts: JobOptions = {}): Promise<JobRun> {
     CI_COMMIT_TAG: 'v0.1.0',
     CI_JOB_ID: '2002',
   };
+  const circleci = {
+    CI: 'true',
+    CIRCLECI: 'true',
+    CIRCLE_WORKING_DIRECTORY: project,
+    CIRCLE_PROJECT_USERNAME: 'octo-org',
+    CIRCLE_PROJECT_REPONAME: 'tp-sample',
+    CIRCLE_TAG: 'v0.1.0',
+    CIRCLE_BUILD_NUM: '42',
+  };
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     HOME: path.join(root, 'home'),
     TMPDIR: path.join(root, 'tmp'),
-    ...(opts.on === 'local' ? {} : gitlab),
+    ...(opts.on === 'local' ? {} : opts.on === 'circleci' ? circleci : gitlab),
     ...opts.idTokens,
     ...opts.env,
   };

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { audienceVariable, gitlabCi } from '../../src/ci/gitlab.ts';
+import { gitlabCi } from '../../src/ci/gitlab.ts';
+import { audienceVariable } from '../../src/ci/id-token-variables.ts';
 import { detectCi } from '../../src/ci/index.ts';
 import { plainLog } from '../../src/ci/plain.ts';
 import type { ActionError } from '../../src/errors.ts';
@@ -15,6 +16,7 @@ describe('CI detection', () => {
   it('knows GitHub Actions, GitLab CI/CD, and a machine that is neither', () => {
     assert.equal(detectCi({ GITHUB_ACTIONS: 'true', CI: 'true' }), 'github');
     assert.equal(detectCi({ GITLAB_CI: 'true', CI: 'true' }), 'gitlab');
+    assert.equal(detectCi({ CIRCLECI: 'true', CI: 'true' }), 'circleci');
     assert.equal(detectCi({ CI: 'true' }), 'local');
     assert.equal(detectCi({}), 'local');
     assert.equal(detectCi({ GITLAB_CI: 'false' }), 'local');
