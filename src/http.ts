@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import http from 'node:http';
 import https from 'node:https';
 import { ActionError } from './errors.ts';
@@ -24,6 +25,8 @@ export interface HttpRequest {
   attempts?: number;
   /** Bytes of the answer kept (the rest is read and dropped); index pages of big projects need more. */
   maxResponseBytes?: number;
+  /** Cuts the request when it aborts (a cancelled run); by default the signal `cutBy` set for the caller. */
+  signal?: AbortSignal;
 }
 
 export interface HttpResponse {
@@ -62,12 +65,44 @@ const agents = {
   'https:': new https.Agent({ keepAlive: true, maxSockets: 16 }),
 };
 
-/** The backoff wait; unit tests replace it so they never sleep. */
+/** The backoff wait, which ends early when `signal` aborts; unit tests replace it so they never sleep. */
 export const backoff = {
-  sleep: (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms)),
+  sleep: (ms: number, signal?: AbortSignal): Promise<void> => sleep(ms, signal),
 };
 
+/** Waits `ms`, or less when `signal` aborts first (its timer then goes, so it holds no process open). */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
 class TransientError extends Error {}
+
+/**
+ * The signal that cuts the requests of a piece of work, so a cancelled run reaches every request the flow and
+ * the registries make without each registry call carrying it.
+ */
+const cutting = new AsyncLocalStorage<AbortSignal | undefined>();
+
+/** Runs `body` with every request it makes cut when `signal` aborts; undefined: requests are not cut. */
+export function cutBy<T>(signal: AbortSignal | undefined, body: () => Promise<T>): Promise<T> {
+  return cutting.run(signal, body);
+}
+
+/** A request cut because the run was cancelled: never retried. */
+export class CancelledError extends ActionError {}
+
+function cancelled(req: HttpRequest): CancelledError {
+  return new CancelledError(`${req.what} was cancelled.`);
+}
 
 /**
  * Until when each origin asked to be left alone (429 with Retry-After). Every request to it waits, not only
@@ -75,9 +110,9 @@ class TransientError extends Error {}
  */
 const pausedUntil = new Map<string, number>();
 
-async function respectPause(url: URL): Promise<void> {
+async function respectPause(url: URL, signal: AbortSignal | undefined): Promise<void> {
   const wait = (pausedUntil.get(url.origin) ?? 0) - Date.now();
-  if (wait > 0) await backoff.sleep(wait);
+  if (wait > 0) await backoff.sleep(wait, signal);
 }
 
 const isTransientStatus = (status: number): boolean => status === 429 || status >= 500;
@@ -97,12 +132,15 @@ export function retryDelayMs(attempt: number, retryAfter: string | undefined): n
  * returned to the caller, which knows what it means. Redirects are followed only within the same origin,
  * so credentials never reach another host.
  */
-export async function send(req: HttpRequest): Promise<HttpResponse> {
+export async function send(request: HttpRequest): Promise<HttpResponse> {
+  const signal = request.signal ?? cutting.getStore();
+  const req = signal ? { ...request, signal } : request;
   const attempts = req.attempts ?? DEFAULT_ATTEMPTS;
   let lastProblem = '';
   for (let attempt = 1; attempt <= attempts; attempt++) {
+    if (signal?.aborted) throw cancelled(req);
     try {
-      await respectPause(req.url);
+      await respectPause(req.url, signal);
       const res = { ...(await sendFollowingRedirects(req)), retried: attempt > 1 };
       if (!isTransientStatus(res.status) || attempt === attempts) return res;
       lastProblem = `HTTP ${res.status} ${res.reason}`;
@@ -113,14 +151,16 @@ export async function send(req: HttpRequest): Promise<HttpResponse> {
         const until = Date.now() + delay;
         pausedUntil.set(req.url.origin, Math.max(until, pausedUntil.get(req.url.origin) ?? 0));
       } else {
-        await backoff.sleep(delay);
+        await backoff.sleep(delay, signal);
       }
     } catch (err) {
+      if (signal?.aborted) throw cancelled(req);
       if (!(err instanceof TransientError)) throw err;
       lastProblem = err.message;
-      if (attempt < attempts) await backoff.sleep(retryDelayMs(attempt, undefined));
+      if (attempt < attempts) await backoff.sleep(retryDelayMs(attempt, undefined), signal);
     }
   }
+  if (signal?.aborted) throw cancelled(req);
   throw new ActionError(`${req.what} failed: ${lastProblem} (tried ${attempts} times).`, {
     cause: `${req.url.host} did not answer in time or dropped the connection every time.`,
     fix: 'Re-run the job; if it keeps failing, check the registry status page or the repository-url input.',
@@ -168,6 +208,13 @@ async function sendOnce(req: HttpRequest, url: URL): Promise<Omit<HttpResponse, 
       agent: agents[url.protocol as 'http:' | 'https:'],
     });
     request.setTimeout(timeoutMs, () => request.destroy(new Error(`no answer within ${timeoutMs / 1000} s`)));
+    const cut = () => request.destroy(new Error('cancelled'));
+    req.signal?.addEventListener('abort', cut, { once: true });
+    request.on('close', () => {
+      req.signal?.removeEventListener('abort', cut);
+      // Cut while the answer was coming: no 'end' follows (a settled promise ignores this).
+      if (req.signal?.aborted) fail('cancelled');
+    });
     request.on('error', (err: NodeJS.ErrnoException) =>
       fail(err.code ? `${err.code} (${err.message})` : err.message),
     );

@@ -1,4 +1,6 @@
+import { CLEANUP_REQUEST_MS } from '../cancel.ts';
 import { ActionError } from '../errors.ts';
+import { cutBy } from '../http.ts';
 import { decodeClaims } from '../oidc.ts';
 import { log } from '../output.ts';
 import type { Artifact, Credential } from '../registries/registry.ts';
@@ -71,9 +73,14 @@ export class Credentials {
     return pending.finally(() => this.exchanging.delete(scope));
   }
 
-  /** Revokes every token this run minted, replaced ones included; one that cannot be revoked expires. */
+  /**
+   * Revokes every token this run minted, replaced ones included; one that cannot be revoked expires. In a
+   * cancelled run they are revoked at once, all within CLEANUP_REQUEST_MS, before the runner kills the process.
+   */
   async revokeAll(): Promise<void> {
-    for (const credential of [...this.retired, ...this.current.values()]) await this.revoke(credential);
+    const minted = [...this.retired, ...this.current.values()];
+    const deadline = this.part.cancel.stopped ? AbortSignal.timeout(CLEANUP_REQUEST_MS) : undefined;
+    await cutBy(deadline, () => Promise.all(minted.map((credential) => this.revoke(credential))));
   }
 
   private async exchange(scope: string, current: Credential | undefined): Promise<Credential> {

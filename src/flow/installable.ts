@@ -41,7 +41,12 @@ async function waitForRelease(part: Part, results: PublishedFile[]): Promise<str
   if (done.length === 0) return [];
   const uploaded = new Set(done.filter((a) => entries.get(a.file)?.status === 'uploaded'));
   const checks = await registry.installChecks(target, done, options, uploaded);
-  const availability = await waitUntilInstallable(target.title, checks, part.inputs.waitTimeoutMs);
+  const availability = await waitUntilInstallable(
+    target.title,
+    checks,
+    part.inputs.waitTimeoutMs,
+    part.cancel.stop,
+  );
   const missing: string[] = [];
   for (const [check, seconds] of availability) {
     for (const file of check.files) {

@@ -1,3 +1,4 @@
+import { CANCELLED } from '../cancel.ts';
 import { ActionError } from '../errors.ts';
 import { log } from '../output.ts';
 import type { Artifact } from '../registries/registry.ts';
@@ -10,8 +11,17 @@ import { entry, type Part } from './part.ts';
 
 /** Every file of the release failed for one reason (no attestations or no token): one entry each. */
 export function failedAll(part: Part, err: unknown): PublishedFile[] {
-  const reason = err instanceof Error ? err.message : String(err);
+  const reason = part.cancel.stopped ? CANCELLED : err instanceof Error ? err.message : String(err);
   return part.release.artifacts.map((a) => ({ ...entry(part, a), status: 'failed', error: reason }));
+}
+
+/** The release's files as not sent, for this reason; those the registry holds are skipped all the same. */
+export function notAttempted(part: Part, reason: string): PublishedFile[] {
+  return part.release.artifacts.map((a) =>
+    part.held.has(a)
+      ? { ...entry(part, a), status: 'skipped' }
+      : { ...entry(part, a), status: 'failed', error: reason },
+  );
 }
 
 /**
@@ -29,6 +39,7 @@ export async function uploadAll(part: Part, credentials: Credentials): Promise<P
   const passed = new Map<Artifact, Promise<string | undefined>>();
   for (const artifact of artifacts) {
     const release = `${artifact.name} ${artifact.version}`;
+    const failed = (error: string): PublishedFile => ({ ...entry(part, artifact), status: 'failed', error });
     const publishing = (async (): Promise<PublishedFile> => {
       const held = part.held.get(artifact);
       if (held) {
@@ -39,16 +50,13 @@ export async function uploadAll(part: Part, credentials: Credentials): Promise<P
         (registry.mustFollow?.(artifact, artifacts) ?? []).map((before) => passed.get(before)),
       );
       const reason = blocked.find((r) => r !== undefined);
-      if (reason) return { ...entry(part, artifact), status: 'failed', error: `not attempted: ${reason}` };
-      return slots.run(async () =>
-        broken.has(release)
-          ? {
-              ...entry(part, artifact),
-              status: 'failed',
-              error: 'not attempted: another file of this release failed',
-            }
-          : uploadOne(part, credentials, artifact, broken),
-      );
+      if (part.cancel.stopped) return failed(CANCELLED);
+      if (reason) return failed(`not attempted: ${reason}`);
+      return slots.run(async () => {
+        if (part.cancel.stopped) return failed(CANCELLED);
+        if (broken.has(release)) return failed('not attempted: another file of this release failed');
+        return uploadOne(part, credentials, artifact, broken);
+      });
     })();
     passed.set(
       artifact,
@@ -79,6 +87,10 @@ async function uploadOne(
     return { ...base, status: outcome.status };
   } catch (err) {
     broken.add(`${artifact.name} ${artifact.version}`);
+    if (part.cancel.stopped) {
+      log.warning(`${artifact.file} was not published: the run was cancelled during its upload.`);
+      return { ...base, status: 'failed', error: CANCELLED };
+    }
     const explained = await credentials.explain(
       err,
       artifacts.filter((a) => a.name === artifact.name),
@@ -97,7 +109,7 @@ async function passedFor(part: Part, artifact: Artifact, done: PublishedFile): P
   const followers = artifacts.some((a) => registry.mustFollow?.(a, artifacts).includes(artifact));
   if (!registry.followsIndex || done.status !== 'uploaded' || !followers) return undefined;
   const checks = await registry.installChecks(target, [artifact], options, new Set([artifact]));
-  const seen = await waitUntilInstallable(target.title, checks, inputs.waitTimeoutMs);
+  const seen = await waitUntilInstallable(target.title, checks, inputs.waitTimeoutMs, part.cancel.stop);
   return [...seen.values()].every((s) => s !== undefined)
     ? undefined
     : `${artifact.name} ${artifact.version}, which it depends on, is not in ${target.title}'s index after ${inputs.waitTimeoutMs / 1000} s`;

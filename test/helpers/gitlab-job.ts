@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,6 +24,8 @@ export interface JobOptions {
   env?: Record<string, string>;
   /** 'local': a terminal, none of a CI system's variables. */
   on?: 'gitlab' | 'local';
+  /** Called with the process once it runs, e.g. to send it the signals of a cancelled job. */
+  onSpawn?: (child: ChildProcess) => void;
 }
 
 /** Runs the bundled command as a gitlab.com job's script line would (or in a terminal), in a fresh project. */
@@ -53,7 +56,11 @@ export async function runJob(opts: JobOptions = {}): Promise<JobRun> {
   const output = path.join(out, 'published.json');
   const dotenv = path.join(out, 'publish.env');
   const argv = [NODE24, CLI, ...(opts.args ?? []), '--output', output, '--dotenv', dotenv];
-  const run = await runProcess(argv, { cwd: project, env });
+  const run = await runProcess(argv, {
+    cwd: project,
+    env,
+    ...(opts.onSpawn ? { onSpawn: opts.onSpawn } : {}),
+  });
   const files: Record<string, string> = {};
   readTree(root, '', files);
   fs.rmSync(root, { recursive: true, force: true });
