@@ -80,7 +80,13 @@ async function uploadOne(
   const base = entry(part, artifact);
   try {
     const credential = await credentials.for(artifact);
-    const outcome = await registry.upload(target, credential, artifact, options);
+    const outcome = await registry.upload(target, credential, artifact, options).catch(async (err) => {
+      // A token the registry let expire before its time (or revoked) is exchanged anew, once.
+      const renewed =
+        err instanceof ActionError && err.tokenRefused && (await credentials.renew(artifact, credential));
+      if (!renewed) throw err;
+      return registry.upload(target, renewed, artifact, options);
+    });
     log.info(
       `${outcome.status === 'uploaded' ? 'Uploaded' : 'Skipped'} ${artifact.file}: ${outcome.message}`,
     );

@@ -1,5 +1,5 @@
 import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);
-import{a as B}from"./chunk-Y57FTAVU.js";import{a as U}from"./chunk-H326VTMM.js";import{b as O}from"./chunk-X5KMLBU2.js";import{a as N,b as z}from"./chunk-7UAHQT2J.js";import{B as L,C as S,E as D,G as F,f as b,h as C,j as A,k as v,n as M,q as X}from"./chunk-G6O4OK2Z.js";import{c,d as E,h as y,j,k as R,l as I}from"./chunk-QJIL2DAA.js";import{e as Q}from"./chunk-67BG23Y2.js";function V(e){let n=e.replace(/\r\n?/g,`
+import{a as B}from"./chunk-Y57FTAVU.js";import{a as U}from"./chunk-5KVYA3I5.js";import{b as O}from"./chunk-GF4QTGMA.js";import{a as N,b as z}from"./chunk-YMGXTJJH.js";import{B as L,C as S,E as D,G as F,f as b,h as C,j as A,k as v,n as M,q as X}from"./chunk-T6CCLYWV.js";import{c,d as E,h as y,j,k as R,l as I}from"./chunk-UIW3NJTR.js";import{e as Q}from"./chunk-67BG23Y2.js";function V(e){let n=e.replace(/\r\n?/g,`
 `),t=n.search(/\n\n|$/),i=n.slice(0,t),s=t<n.length?n.slice(t+2):"",r=[];for(let o of i.split(`
 `)){let l=r[r.length-1];if(/^[ \t]/.test(o)&&l){l[1]+=`
 ${o}`;continue}let d=o.indexOf(":");d<=0||r.push([o.slice(0,d).trim(),o.slice(d+1).trim()])}let a=r.find(([o])=>o.toLowerCase()==="description");return a&&!s&&(s=ee(a[1])),{headers:r.filter(([o])=>o.toLowerCase()!=="description"),body:s}}function ee(e){return e.trim().split(`
