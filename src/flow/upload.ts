@@ -102,10 +102,17 @@ async function uploadOne(
       artifacts.filter((a) => a.name === artifact.name),
     );
     const message = explained instanceof Error ? explained.message : String(explained);
-    log.error(explained instanceof ActionError ? explained.explain() : message);
-    return { ...base, status: 'failed', error: message };
+    const failed: PublishedFile = { ...base, status: 'failed', error: message };
+    explanations.set(failed, explained instanceof ActionError ? explained.explain() : message);
+    return failed;
   }
 }
+
+/**
+ * Each failed upload's whole explanation (cause, fix, claims), printed once: in the run's failure, which the
+ * log and the summary show, rather than also as the upload fails.
+ */
+const explanations = new WeakMap<PublishedFile, string>();
 
 /** Whether the files that must follow this one may start: it went through and, where needed, is indexed. */
 async function passedFor(part: Part, artifact: Artifact, done: PublishedFile): Promise<string | undefined> {
@@ -131,7 +138,7 @@ export function partialFailure(results: PublishedFile[]): ActionError | undefine
     {
       details: [
         done.length ? `Went through: ${done.join(', ')}.` : 'Nothing went through.',
-        ...failed.map((r) => `${r.file}: ${r.error}`),
+        ...failed.map((r) => `${r.file}: ${explanations.get(r) ?? r.error}`),
       ],
     },
   );
