@@ -15,6 +15,8 @@ export class ActionError extends Error {
   readonly causeProven: boolean;
   /** The kinds of cause the registry's answer leaves possible; all that the claims allow when undefined. */
   readonly possibleCauses: readonly CauseKind[] | undefined;
+  /** The registry refused the token itself (expired or revoked): a freshly exchanged one may pass. */
+  readonly tokenRefused: boolean;
   /** The claims and form values were added already (an error can pass two handlers on its way out). */
   explained = false;
 
@@ -27,6 +29,7 @@ export class ActionError extends Error {
       aboutPublisher?: boolean;
       causeProven?: boolean;
       possibleCauses?: readonly CauseKind[];
+      tokenRefused?: boolean;
     } = {},
   ) {
     super(message);
@@ -37,6 +40,7 @@ export class ActionError extends Error {
     this.aboutPublisher = opts.aboutPublisher ?? false;
     this.causeProven = opts.causeProven ?? false;
     this.possibleCauses = opts.possibleCauses;
+    this.tokenRefused = opts.tokenRefused ?? false;
   }
 
   /** The text shown to the user: message, likely cause, fix, then details. */

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import http from 'node:http';
 import https from 'node:https';
 import { ActionError } from './errors.ts';
@@ -34,6 +35,8 @@ export interface HttpRequest {
    * never buffered whole. An error answer is cut at ERROR_BODY_BYTES: only its first words are ever shown.
    */
   maxResponseBytes?: number;
+  /** Cuts the request when it aborts (a cancelled run); by default the signal `cutBy` set for the caller. */
+  signal?: AbortSignal;
 }
 
 export interface HttpResponse {
@@ -110,10 +113,24 @@ const agents = {
   'https:': new https.Agent({ keepAlive: true, maxSockets: 16 }),
 };
 
-/** The backoff wait; unit tests replace it so they never sleep. */
+/** The backoff wait, which ends early when `signal` aborts; unit tests replace it so they never sleep. */
 export const backoff = {
-  sleep: (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms)),
+  sleep: (ms: number, signal?: AbortSignal): Promise<void> => sleep(ms, signal),
 };
+
+/** Waits `ms`, or less when `signal` aborts first (its timer then goes, so it holds no process open). */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
 
 class TransientError extends Error {}
 
@@ -121,14 +138,32 @@ class TransientError extends Error {}
 export class TooLargeError extends ActionError {}
 
 /**
+ * The signal that cuts the requests of a piece of work, so a cancelled run reaches every request the flow and
+ * the registries make without each registry call carrying it.
+ */
+const cutting = new AsyncLocalStorage<AbortSignal | undefined>();
+
+/** Runs `body` with every request it makes cut when `signal` aborts; undefined: requests are not cut. */
+export function cutBy<T>(signal: AbortSignal | undefined, body: () => Promise<T>): Promise<T> {
+  return cutting.run(signal, body);
+}
+
+/** A request cut because the run was cancelled: never retried. */
+export class CancelledError extends ActionError {}
+
+function cancelled(req: HttpRequest): CancelledError {
+  return new CancelledError(`${req.what} was cancelled.`);
+}
+
+/**
  * Until when each origin asked to be left alone (429 with Retry-After). Every request to it waits, not only
  * the one that was told: parallel uploads would otherwise keep hitting the limit.
  */
 const pausedUntil = new Map<string, number>();
 
-async function respectPause(url: URL, endAt: number): Promise<void> {
+async function respectPause(url: URL, endAt: number, signal: AbortSignal | undefined): Promise<void> {
   const wait = Math.min(pausedUntil.get(url.origin) ?? 0, endAt) - Date.now();
-  if (wait > 0) await backoff.sleep(wait);
+  if (wait > 0) await backoff.sleep(wait, signal);
 }
 
 const seconds = (ms: number): number => Math.round(ms / 100) / 10;
@@ -150,7 +185,9 @@ export function retryDelayMs(attempt: number, retryAfter: string | undefined): n
  * returned to the caller, which knows what it means. Redirects are followed only within the same origin,
  * so credentials never reach another host.
  */
-export async function send(req: HttpRequest): Promise<HttpResponse> {
+export async function send(request: HttpRequest): Promise<HttpResponse> {
+  const signal = request.signal ?? cutting.getStore();
+  const req = signal ? { ...request, signal } : request;
   const attempts = req.attempts ?? DEFAULT_ATTEMPTS;
   const deadlineMs = req.deadlineMs ?? (req.body ? Number.POSITIVE_INFINITY : READ_DEADLINE_MS);
   const endAt = Date.now() + deadlineMs;
@@ -161,8 +198,9 @@ export async function send(req: HttpRequest): Promise<HttpResponse> {
   let attempt = 0;
   while (attempt < attempts && Date.now() < endAt) {
     attempt++;
+    if (signal?.aborted) throw cancelled(req);
     try {
-      await respectPause(req.url, endAt);
+      await respectPause(req.url, endAt, signal);
       const once = () => sendFollowingRedirects(req, endAt);
       const res = { ...(await (big ? BIG_READS.run(once) : once())), retried: attempt > 1 };
       if (!isTransientStatus(res.status) || attempt === attempts) return res;
@@ -175,16 +213,18 @@ export async function send(req: HttpRequest): Promise<HttpResponse> {
         const until = Date.now() + delay;
         pausedUntil.set(req.url.origin, Math.max(until, pausedUntil.get(req.url.origin) ?? 0));
       } else {
-        await backoff.sleep(Math.min(delay, endAt - Date.now()));
+        await backoff.sleep(Math.min(delay, endAt - Date.now()), signal);
       }
     } catch (err) {
+      if (signal?.aborted) throw cancelled(req);
       if (!(err instanceof TransientError)) throw err;
       lastAnswer = undefined;
       lastProblem = err.message;
       if (attempt < attempts)
-        await backoff.sleep(Math.min(retryDelayMs(attempt, undefined), endAt - Date.now()));
+        await backoff.sleep(Math.min(retryDelayMs(attempt, undefined), endAt - Date.now()), signal);
     }
   }
+  if (signal?.aborted) throw cancelled(req);
   if (lastAnswer) return lastAnswer;
   const tried = attempt === 1 ? 'tried once' : `tried ${attempt} times`;
   const within =
@@ -252,6 +292,13 @@ async function sendOnce(req: HttpRequest, url: URL, endAt: number): Promise<Omit
     }, budgetMs);
     request.on('close', () => clearTimeout(overdue));
     request.setTimeout(timeoutMs, () => request.destroy(new Error(`no answer within ${timeoutMs / 1000} s`)));
+    const cut = () => request.destroy(new Error('cancelled'));
+    req.signal?.addEventListener('abort', cut, { once: true });
+    request.on('close', () => {
+      req.signal?.removeEventListener('abort', cut);
+      // Cut while the answer was coming: no 'end' follows (a settled promise ignores this).
+      if (req.signal?.aborted) fail('cancelled');
+    });
     request.on('error', (err: NodeJS.ErrnoException) =>
       fail(err.code ? `${err.code} (${err.message})` : err.message),
     );

@@ -1,4 +1,6 @@
+import { CANCELLED, type Cancellation } from './cancel.ts';
 import type { Ci } from './ci/ci.ts';
+import { ActionError } from './errors.ts';
 import { attest, noticeUnusedAttestations } from './flow/attest.ts';
 import { checkPublishers } from './flow/check.ts';
 import { refuseSecondExchange, refuseUnacceptedCi } from './flow/checks.ts';
@@ -8,7 +10,8 @@ import { lookUpHeld } from './flow/held.ts';
 import { waitForAll } from './flow/installable.ts';
 import { type Env, type Part, toSend } from './flow/part.ts';
 import { describePlan, planReleases } from './flow/plan.ts';
-import { failedAll, partialFailure, stagedBlock, uploadAll } from './flow/upload.ts';
+import { failedAll, notAttempted, partialFailure, stagedBlock, uploadAll } from './flow/upload.ts';
+import { cutBy } from './http.ts';
 import type { Inputs } from './inputs.ts';
 import { log } from './output.ts';
 import type { PublishedFile } from './types.ts';
@@ -25,10 +28,36 @@ export interface PublishOutcome {
  * work before anything is sent; look up what the registries hold; then per registry sign, exchange (once
  * per scope), upload and revoke; wait until installable. Every file ends with one entry in the results.
  * A publisher check (`check`) stops after the refusals: it exchanges at every registry and uploads nothing.
+ * Once the run is cancelled nothing new starts, the requests under way are cut after their grace, and the
+ * files not sent end as failed "cancelled".
  */
-export async function publish(inputs: Inputs, ci: Ci, env: Env = process.env): Promise<PublishOutcome> {
+export async function publish(
+  inputs: Inputs,
+  ci: Ci,
+  cancel: Cancellation,
+  env: Env = process.env,
+): Promise<PublishOutcome> {
   const results: PublishedFile[] = [];
   const summary: string[] = [];
+  const outcome = await cutBy(cancel.cut, () => flow(inputs, ci, cancel, env, results, summary));
+  if (!cancel.stopped) return outcome;
+  return {
+    ...outcome,
+    failure: new ActionError('The run was cancelled: the files not sent are marked "cancelled".', {
+      details: outcome.failure instanceof ActionError ? [outcome.failure.message] : [],
+      fix: 'Re-run the job to publish the rest: the files that went up are found there and skipped.',
+    }),
+  };
+}
+
+async function flow(
+  inputs: Inputs,
+  ci: Ci,
+  cancel: Cancellation,
+  env: Env,
+  results: PublishedFile[],
+  summary: string[],
+): Promise<PublishOutcome> {
   try {
     const releases = await planReleases(inputs);
     const plan = describePlan(releases, inputs);
@@ -37,7 +66,7 @@ export async function publish(inputs: Inputs, ci: Ci, env: Env = process.env): P
     for (const warning of releases.flatMap((r) => r.artifacts).flatMap((a) => a.warnings))
       log.warning(warning);
 
-    const parts: Part[] = releases.map((release) => ({ release, inputs, ci, env, held: new Map() }));
+    const parts: Part[] = releases.map((release) => ({ release, inputs, ci, env, cancel, held: new Map() }));
     for (const part of parts) refuseUnacceptedCi(part);
     if (inputs.check) {
       for (const part of parts) refuseSecondExchange(part);
@@ -47,6 +76,10 @@ export async function publish(inputs: Inputs, ci: Ci, env: Env = process.env): P
     for (const part of parts) refuseSecondExchange(part);
 
     for (const part of parts) {
+      if (cancel.stopped) {
+        results.push(...notAttempted(part, CANCELLED));
+        continue;
+      }
       await log.group(part.release.target.title, async () => {
         noticeUnusedAttestations(part);
         if (!inputs.dryRun) return publishRelease(part, results, summary);
@@ -56,7 +89,7 @@ export async function publish(inputs: Inputs, ci: Ci, env: Env = process.env): P
     }
 
     const failure = partialFailure(results);
-    if (failure || !inputs.wait || inputs.dryRun) return { results, summary, failure };
+    if (failure || !inputs.wait || inputs.dryRun || cancel.stopped) return { results, summary, failure };
     return { results, summary, failure: await waitForAll(parts, results, inputs) };
   } catch (failure) {
     return { results, summary, failure };
@@ -79,6 +112,10 @@ async function publishRelease(part: Part, results: PublishedFile[], summary: str
     try {
       const attested = await attest(part);
       if (attested) summary.push(attested);
+      if (part.cancel.stopped) {
+        results.push(...notAttempted(part, CANCELLED));
+        return;
+      }
       const [first] = toSend(part);
       if (first && !release.registry.exchangeScope) await credentials.for(first);
     } catch (err) {

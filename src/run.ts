@@ -1,3 +1,4 @@
+import { cancelOnSignals } from './cancel.ts';
 import type { Ci } from './ci/ci.ts';
 import type { Inputs } from './inputs.ts';
 import { type PublishOutcome, publish } from './publish.ts';
@@ -6,16 +7,18 @@ import type { PublishedFile } from './types.ts';
 
 /**
  * Inputs → publish → report, for the action and the command alike, on the CI system the entry point chose.
- * `save` keeps the results where the caller wants them (the command's --output), whatever happened.
+ * `save` keeps the results where the caller wants them (the command's --output), whatever happened: a
+ * cancelled run (SIGINT, SIGTERM) ends its flow early and is reported like any other.
  */
 export async function run(
   ci: Ci,
   inputs: () => Inputs,
   save?: (results: PublishedFile[]) => void,
 ): Promise<void> {
+  const cancel = cancelOnSignals();
   let outcome: PublishOutcome;
   try {
-    outcome = await publish(inputs(), ci);
+    outcome = await publish(inputs(), ci, cancel);
   } catch (failure) {
     outcome = { results: [], summary: [], failure };
   }

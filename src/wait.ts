@@ -1,5 +1,5 @@
 import { ActionError } from './errors.ts';
-import { headerValue, RESPONSE_LIMITS, send } from './http.ts';
+import { headerValue, RESPONSE_LIMITS, send, sleep } from './http.ts';
 import { log } from './output.ts';
 import type { InstallCheck } from './registries/registry.ts';
 import { Slots } from './slots.ts';
@@ -17,7 +17,7 @@ const READS_AT_ONCE = 2;
 /** Time for the polling loop; tests replace it. */
 export const clock = {
   now: (): number => Date.now(),
-  sleep: (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms)),
+  sleep: (ms: number, stop?: AbortSignal): Promise<void> => sleep(ms, stop),
 };
 
 /** Seconds after the start at which each check first showed its version; undefined: not by the deadline. */
@@ -32,12 +32,14 @@ function nextDelayMs(current: number, retryAfter: string | undefined): number {
 /**
  * Polls every check at once until its answer shows the version or the deadline passes. The reads carry no
  * credentials: they are the public endpoints installers use. A 404 is the normal answer until the version is
- * there; a 5xx or a dropped connection is asked again, within the deadline.
+ * there; a 5xx or a dropped connection is asked again, within the deadline. `stop` (a cancelled run) ends
+ * the polling: what was not seen by then stays undefined.
  */
 export async function waitUntilInstallable(
   registryTitle: string,
   checks: InstallCheck[],
   timeoutMs: number,
+  stop?: AbortSignal,
 ): Promise<Availability> {
   const started = clock.now();
   const deadline = started + timeoutMs;
@@ -56,7 +58,7 @@ export async function waitUntilInstallable(
 
   const poll = async (check: InstallCheck) => {
     let delay = FIRST_DELAY_MS;
-    while (clock.now() < deadline) {
+    while (clock.now() < deadline && !stop?.aborted) {
       let retryAfter: string | undefined;
       try {
         const answer = await reads.run(async () => {
@@ -92,7 +94,7 @@ export async function waitUntilInstallable(
       }
       progress();
       const wait = nextDelayMs(delay, retryAfter);
-      await clock.sleep(Math.max(0, Math.min(wait, deadline - clock.now())));
+      await clock.sleep(Math.max(0, Math.min(wait, deadline - clock.now())), stop);
       delay = Math.min(delay * 2, MAX_DELAY_MS);
     }
   };

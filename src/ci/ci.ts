@@ -31,6 +31,15 @@ export function installableColumn(results: PublishedFile[]): ((r: PublishedFile)
   return (r) => (r.available === undefined ? '' : r.available ? `after ${r.available_after_s} s` : 'not yet');
 }
 
+/** Words a failure may already hold that say nothing went up; the run's end then does not say it again. */
+const NOTHING_WENT = /Nothing (was sent|was uploaded|went through)\./;
+
+/** The failure as the run's end shows it: saying, once, that nothing was uploaded when nothing was. */
+export function failureText({ results, failure }: RunEnd & { failure: string }): string {
+  const uploaded = results.some((r) => r.status === 'uploaded' || r.status === 'staged');
+  return uploaded || NOTHING_WENT.test(failure) ? failure : `${failure}\n\nNothing was uploaded.`;
+}
+
 /** What a run ends with, for the summary, the outputs and the exit status. */
 export interface RunEnd {
   results: PublishedFile[];

@@ -5,7 +5,7 @@ import { parseJson, send } from '../http.ts';
 import { claimText, workflowFile } from '../oidc.ts';
 import { log } from '../output.ts';
 import type { PublishedFile } from '../types.ts';
-import { CI_TITLES, type Ci, installableColumn } from './ci.ts';
+import { CI_TITLES, type Ci, failureText, installableColumn } from './ci.ts';
 
 type Env = Record<string, string | undefined>;
 
@@ -166,8 +166,7 @@ export function githubActions(env: Env): Ci {
       if (results.length > 0) summary.addTable(resultsTable(results));
       for (const block of blocks) summary.addCodeBlock(block);
       if (failure !== undefined) {
-        const sent = results.some((r) => r.status === 'uploaded' || r.status === 'staged');
-        summary.addHeading('Failed', 3).addCodeBlock(sent ? failure : `${failure}\n\nNothing was uploaded.`);
+        summary.addHeading('Failed', 3).addCodeBlock(failureText({ results, blocks, failure }));
         core.setFailed(failure);
       }
       if (env.GITHUB_STEP_SUMMARY) await summary.write();

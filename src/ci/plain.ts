@@ -1,4 +1,4 @@
-import { type CiLog, installableColumn, type RunEnd } from './ci.ts';
+import { type CiLog, failureText, installableColumn, type RunEnd } from './ci.ts';
 
 /**
  * A log without workflow commands, for every CI system but GitHub Actions: no line may carry a secret, since
@@ -76,12 +76,15 @@ export function summaryLines(results: RunEnd['results']): string[] {
 }
 
 /** Prints the summary table at the end of the log, then the failure, and sets the exit status. */
-export async function endPlainly(log: CiLog, { results, failure }: RunEnd): Promise<void> {
-  await log.group('Trusted publish summary', async () => {
-    for (const line of summaryLines(results)) log.info(line);
-  });
+export async function endPlainly(log: CiLog, run: RunEnd): Promise<void> {
+  const { results, failure } = run;
+  // A run that failed before any file had an entry says so in its failure alone.
+  if (results.length > 0 || failure === undefined) {
+    await log.group('Trusted publish summary', async () => {
+      for (const line of summaryLines(results)) log.info(line);
+    });
+  }
   if (failure === undefined) return;
-  const sent = results.some((r) => r.status === 'uploaded' || r.status === 'staged');
-  log.error(sent ? failure : `${failure}\nNothing was uploaded.`);
+  log.error(failureText({ ...run, failure }));
   process.exitCode = 1;
 }

@@ -1,4 +1,6 @@
+import { CLEANUP_REQUEST_MS } from '../cancel.ts';
 import { ActionError } from '../errors.ts';
+import { cutBy } from '../http.ts';
 import { decodeClaims } from '../oidc.ts';
 import { log } from '../output.ts';
 import type { Artifact, Credential } from '../registries/registry.ts';
@@ -6,8 +8,19 @@ import type { Claims } from '../types.ts';
 import type { Part } from './part.ts';
 import { explainPublisherFailure } from './publisher.ts';
 
-/** Mint again when the token has less than this left, so a long release never uploads with a dead one. */
+/**
+ * Mint again once a token has less than this part of its lifetime left, and at most REFRESH_MARGIN_MS, so a
+ * long release never uploads with a dead token and a short-lived one is not exchanged anew for every file.
+ */
+const REFRESH_FRACTION = 0.5;
 const REFRESH_MARGIN_MS = 2 * 60_000;
+
+/** When a token should be replaced: relative to its lifetime, measured from when its exchange was sent. */
+function refreshAt(credential: Credential, requestedAt: number): number | undefined {
+  if (credential.expiresAt === undefined) return undefined;
+  const lifetime = credential.expiresAt - requestedAt;
+  return credential.expiresAt - Math.min(REFRESH_MARGIN_MS, lifetime * REFRESH_FRACTION);
+}
 
 /** The exchange a file's token comes from: one per package where the registry scopes tokens so (npm). */
 export function exchangeScope(part: Part, artifact: Artifact): string {
@@ -23,6 +36,8 @@ export class Credentials {
   /** The claims of the last JWT fetched, for explaining a publisher mismatch. */
   claims: Claims | undefined;
   private readonly current = new Map<string, Credential>();
+  /** When each minted token is due for replacement (see refreshAt). */
+  private readonly refreshAt = new Map<Credential, number | undefined>();
   /** Exchanges under way, by scope, so parallel uploads wait for the same one. */
   private readonly exchanging = new Map<string, Promise<Credential>>();
   /** Tokens replaced by a fresher one, revoked at the end with the current ones. */
@@ -53,7 +68,8 @@ export class Credentials {
       this.current.set(scope, credential);
       return credential;
     }
-    const expiring = current?.expiresAt !== undefined && current.expiresAt - Date.now() < REFRESH_MARGIN_MS;
+    const due = current ? this.refreshAt.get(current) : undefined;
+    const expiring = due !== undefined && Date.now() >= due;
     if (current && !expiring) return current;
     if (current && !ci.freshIdTokens) {
       // A second exchange would send the job's one JWT again, which the registry refuses as used.
@@ -65,24 +81,48 @@ export class Credentials {
       }
       return current;
     }
-    // Parallel uploads that find the token expiring share one exchange.
-    const pending = this.exchanging.get(scope) ?? this.exchange(scope, current);
+    return this.sharedExchange(scope, current, `The ${release.target.title} token expires soon`);
+  }
+
+  /**
+   * A fresh token for a file whose upload the registry refused with `refused` (expired or revoked early);
+   * undefined where none can be had: a token given as password, or one JWT per job.
+   */
+  async renew(artifact: Artifact, refused: Credential): Promise<Credential | undefined> {
+    const { inputs, ci, release } = this.part;
+    if (inputs.password || !refused.trusted || !ci.freshIdTokens) return undefined;
+    const scope = exchangeScope(this.part, artifact);
+    const current = this.current.get(scope);
+    // Another upload met the same refusal and renewed it already.
+    if (current && current !== refused) return current;
+    return this.sharedExchange(scope, current, `${release.target.title} refused its token as expired`);
+  }
+
+  /** Parallel uploads that need a new token share one exchange. */
+  private sharedExchange(scope: string, current: Credential | undefined, why: string): Promise<Credential> {
+    const pending = this.exchanging.get(scope) ?? this.exchange(scope, current, why);
     this.exchanging.set(scope, pending);
     return pending.finally(() => this.exchanging.delete(scope));
   }
 
-  /** Revokes every token this run minted, replaced ones included; one that cannot be revoked expires. */
+  /**
+   * Revokes every token this run minted, replaced ones included; one that cannot be revoked expires. In a
+   * cancelled run they are revoked at once, all within CLEANUP_REQUEST_MS, before the runner kills the process.
+   */
   async revokeAll(): Promise<void> {
-    for (const credential of [...this.retired, ...this.current.values()]) await this.revoke(credential);
+    const minted = [...this.retired, ...this.current.values()];
+    const deadline = this.part.cancel.stopped ? AbortSignal.timeout(CLEANUP_REQUEST_MS) : undefined;
+    await cutBy(deadline, () => Promise.all(minted.map((credential) => this.revoke(credential))));
   }
 
-  private async exchange(scope: string, current: Credential | undefined): Promise<Credential> {
+  private async exchange(scope: string, current: Credential | undefined, why: string): Promise<Credential> {
     const { registry, target, artifacts, options } = this.part.release;
-    if (current) log.info(`The ${target.title} token expires soon; exchanging a new one.`);
+    if (current) log.info(`${why}; exchanging a new one.`);
     this.part.ci.checkIdTokens();
     const audience = await registry.audience(target);
     let credential: Credential;
     const inScope = artifacts.filter((a) => exchangeScope(this.part, a) === scope);
+    const requestedAt = Date.now();
     try {
       credential = await registry.mint(target, this.exchangeIdToken(audience), inScope, options);
     } catch (err) {
@@ -91,6 +131,7 @@ export class Credentials {
     // Uploads under way may still use the old token: it is revoked with the others at the end.
     if (current) this.retired.push(current);
     this.current.set(scope, credential);
+    this.refreshAt.set(credential, refreshAt(credential, requestedAt));
     const expires = credential.expiresAt ? new Date(credential.expiresAt).toISOString() : 'unknown';
     log.info(`Exchanged the OIDC token for a short-lived ${target.title} token (expires ${expires}).`);
     return credential;

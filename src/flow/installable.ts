@@ -65,7 +65,12 @@ async function waitForRelease(part: Part, results: PublishedFile[]): Promise<str
     );
   }
   const checks = await registry.installChecks(target, done, options, uploaded);
-  const availability = await waitUntilInstallable(target.title, checks, part.inputs.waitTimeoutMs);
+  const availability = await waitUntilInstallable(
+    target.title,
+    checks,
+    part.inputs.waitTimeoutMs,
+    part.cancel.stop,
+  );
   const missing: string[] = [];
   for (const [check, seconds] of availability) {
     for (const file of check.files) {

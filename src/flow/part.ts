@@ -1,3 +1,4 @@
+import type { Cancellation } from '../cancel.ts';
 import type { Ci } from '../ci/ci.ts';
 import type { Inputs } from '../inputs.ts';
 import type { Artifact, HeldFile } from '../registries/registry.ts';
@@ -12,6 +13,8 @@ export interface Part {
   readonly inputs: Inputs;
   readonly ci: Ci;
   readonly env: Env;
+  /** The run's cancellation (SIGINT/SIGTERM): once stopped, nothing new starts. */
+  readonly cancel: Cancellation;
   /** Files the registry holds already, which are therefore not sent (filled by the lookup step). */
   readonly held: Map<Artifact, HeldFile>;
 }

@@ -1,3 +1,4 @@
+import { CANCELLED } from '../cancel.ts';
 import { ActionError } from '../errors.ts';
 import { log } from '../output.ts';
 import type { Artifact } from '../registries/registry.ts';
@@ -11,8 +12,17 @@ import { entry, type Part } from './part.ts';
 
 /** Every file of the release failed for one reason (no attestations or no token): one entry each. */
 export function failedAll(part: Part, err: unknown): PublishedFile[] {
-  const reason = err instanceof Error ? err.message : String(err);
+  const reason = part.cancel.stopped ? CANCELLED : err instanceof Error ? err.message : String(err);
   return part.release.artifacts.map((a) => ({ ...entry(part, a), status: 'failed', error: reason }));
+}
+
+/** The release's files as not sent, for this reason; those the registry holds are skipped all the same. */
+export function notAttempted(part: Part, reason: string): PublishedFile[] {
+  return part.release.artifacts.map((a) =>
+    part.held.has(a)
+      ? { ...entry(part, a), status: 'skipped' }
+      : { ...entry(part, a), status: 'failed', error: reason },
+  );
 }
 
 /**
@@ -30,6 +40,7 @@ export async function uploadAll(part: Part, credentials: Credentials): Promise<P
   const passed = new Map<Artifact, Promise<string | undefined>>();
   for (const artifact of artifacts) {
     const release = `${artifact.name} ${artifact.version}`;
+    const failed = (error: string): PublishedFile => ({ ...entry(part, artifact), status: 'failed', error });
     const publishing = (async (): Promise<PublishedFile> => {
       const held = part.held.get(artifact);
       if (held) {
@@ -40,16 +51,13 @@ export async function uploadAll(part: Part, credentials: Credentials): Promise<P
         (registry.mustFollow?.(artifact, artifacts) ?? []).map((before) => passed.get(before)),
       );
       const reason = blocked.find((r) => r !== undefined);
-      if (reason) return { ...entry(part, artifact), status: 'failed', error: `not attempted: ${reason}` };
-      return slots.run(async () =>
-        broken.has(release)
-          ? {
-              ...entry(part, artifact),
-              status: 'failed',
-              error: 'not attempted: another file of this release failed',
-            }
-          : uploadOne(part, credentials, artifact, broken),
-      );
+      if (part.cancel.stopped) return failed(CANCELLED);
+      if (reason) return failed(`not attempted: ${reason}`);
+      return slots.run(async () => {
+        if (part.cancel.stopped) return failed(CANCELLED);
+        if (broken.has(release)) return failed('not attempted: another file of this release failed');
+        return uploadOne(part, credentials, artifact, broken);
+      });
     })();
     passed.set(
       artifact,
@@ -73,7 +81,13 @@ async function uploadOne(
   const base = entry(part, artifact);
   try {
     const credential = await credentials.for(artifact);
-    const outcome = await registry.upload(target, credential, artifact, options);
+    const outcome = await registry.upload(target, credential, artifact, options).catch(async (err) => {
+      // A token the registry let expire before its time (or revoked) is exchanged anew, once.
+      const renewed =
+        err instanceof ActionError && err.tokenRefused && (await credentials.renew(artifact, credential));
+      if (!renewed) throw err;
+      return registry.upload(target, renewed, artifact, options);
+    });
     const said = { uploaded: 'Uploaded', staged: 'Staged', skipped: 'Skipped' }[outcome.status];
     if (outcome.stage) log.notice(`${said} ${artifact.file}: ${untrusted(outcome.message)}`);
     else log.info(`${said} ${artifact.file}: ${untrusted(outcome.message)}`);
@@ -81,15 +95,26 @@ async function uploadOne(
     return { ...base, status: outcome.status, ...stage };
   } catch (err) {
     broken.add(`${artifact.name} ${artifact.version}`);
+    if (part.cancel.stopped) {
+      log.warning(`${artifact.file} was not published: the run was cancelled during its upload.`);
+      return { ...base, status: 'failed', error: CANCELLED };
+    }
     const explained = await credentials.explain(
       err,
       artifacts.filter((a) => a.name === artifact.name),
     );
     const message = explained instanceof Error ? explained.message : String(explained);
-    log.error(explained instanceof ActionError ? explained.explain() : message);
-    return { ...base, status: 'failed', error: message };
+    const failed: PublishedFile = { ...base, status: 'failed', error: message };
+    explanations.set(failed, explained instanceof ActionError ? explained.explain() : message);
+    return failed;
   }
 }
+
+/**
+ * Each failed upload's whole explanation (cause, fix, claims), printed once: in the run's failure, which the
+ * log and the summary show, rather than also as the upload fails.
+ */
+const explanations = new WeakMap<PublishedFile, string>();
 
 /** Whether the files that must follow this one may start: it went through and, where needed, is indexed. */
 async function passedFor(part: Part, artifact: Artifact, done: PublishedFile): Promise<string | undefined> {
@@ -99,7 +124,7 @@ async function passedFor(part: Part, artifact: Artifact, done: PublishedFile): P
   const followers = artifacts.some((a) => registry.mustFollow?.(a, artifacts).includes(artifact));
   if (!registry.followsIndex || done.status !== 'uploaded' || !followers) return undefined;
   const checks = await registry.installChecks(target, [artifact], options, new Set([artifact]));
-  const seen = await waitUntilInstallable(target.title, checks, inputs.waitTimeoutMs);
+  const seen = await waitUntilInstallable(target.title, checks, inputs.waitTimeoutMs, part.cancel.stop);
   return [...seen.values()].every((s) => s !== undefined)
     ? undefined
     : `${artifact.name} ${artifact.version}, which it depends on, is not in ${target.title}'s index after ${inputs.waitTimeoutMs / 1000} s`;
@@ -125,7 +150,7 @@ export function partialFailure(results: PublishedFile[]): ActionError | undefine
     {
       details: [
         done.length ? `Went through: ${done.join(', ')}.` : 'Nothing went through.',
-        ...failed.map((r) => `${r.file}: ${r.error}`),
+        ...failed.map((r) => `${r.file}: ${explanations.get(r) ?? r.error}`),
       ],
     },
   );

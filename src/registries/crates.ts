@@ -217,6 +217,7 @@ function publishFailure(
       cause:
         'The token was refused: it expired or was revoked, or (for a token given as password) it lacks the publish-update scope for this crate.',
       fix: 'Re-run the job; for an API token, check its scopes and expiry on the registry.',
+      tokenRefused: true,
     });
   }
   if (res.status === 413) {

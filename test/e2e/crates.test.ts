@@ -45,6 +45,22 @@ const timeline = () => cio.events.map((e) => `${e.type} ${e.status}`);
 
 const tmp = () => tempDir('tp-crates-e2e-');
 
+/** tp-app 1.0.0, which depends on tp-core 1.0.0, and tp-core; both with a publisher for this workflow. */
+async function appAndCore(): Promise<string[]> {
+  const dir = tmp();
+  const manifest = (name: string, extra = '') =>
+    `[package]\nname = "${name}"\nversion = "1.0.0"\ndescription = "d"\nlicense = "MIT"\n${extra}`;
+  const app = await makeCrate(dir, {
+    name: 'tp-app',
+    version: '1.0.0',
+    manifest: manifest('tp-app', '[dependencies]\ntp-core = "1"\n'),
+  });
+  const core = await makeCrate(dir, { name: 'tp-core', version: '1.0.0', manifest: manifest('tp-core') });
+  cio.configs = ['tp-app', 'tp-core'].map((crate) => ({ ...defaultConfig(), crate }));
+  for (const name of ['tp-app', 'tp-core']) cio.addCrate(name);
+  return [app, core];
+}
+
 describe('crates.io end to end (bundled action on Node 24)', () => {
   it('publishes the fixture with trusted publishing and revokes the token after the upload', async () => {
     const result = await run({ inputs: { 'print-hash': 'true' } });
@@ -232,18 +248,7 @@ describe('crates.io end to end (bundled action on Node 24)', () => {
   });
 
   it('publishes crates of one release dependencies first, with one exchange and one revocation', async () => {
-    const dir = tmp();
-    const base = (name: string, extra = '') =>
-      `[package]\nname = "${name}"\nversion = "1.0.0"\ndescription = "d"\nlicense = "MIT"\n${extra}`;
-    const app = await makeCrate(dir, {
-      name: 'tp-app',
-      version: '1.0.0',
-      manifest: base('tp-app', '[dependencies]\ntp-core = "1"\n'),
-    });
-    const core = await makeCrate(dir, { name: 'tp-core', version: '1.0.0', manifest: base('tp-core') });
-    cio.configs = ['tp-app', 'tp-core'].map((crate) => ({ ...defaultConfig(), crate }));
-    for (const name of ['tp-app', 'tp-core']) cio.addCrate(name);
-    const result = await run({ files: [app, core] });
+    const result = await run({ files: await appAndCore() });
     assert.equal(result.code, 0, result.stdout);
     assert.deepEqual(
       cio.publishes.map((p) => p.metadata?.name),
@@ -260,6 +265,35 @@ describe('crates.io end to end (bundled action on Node 24)', () => {
     // To a registry other than crates.io, a crates.io dependency names crates.io's index, as cargo does.
     const appMeta = cio.publishes[1]?.metadata as { deps: { registry?: string }[] };
     assert.equal(appMeta.deps[0]?.registry, 'https://github.com/rust-lang/crates.io-index');
+  });
+
+  it('a token that expires mid-release is exchanged anew, and both tokens are revoked', async () => {
+    // crates.io does not say when a token expires: this one dies after a second, while tp-app waits for its
+    // dependency in the index; its publish is refused, a new token exchanged and the publish sent again.
+    cio.tokenLifetimeSeconds = 1;
+    cio.indexDelayMs = 2_000;
+    const result = await run({ files: await appAndCore() });
+    assert.equal(result.code, 0, result.stdout);
+    assert.deepEqual(
+      timeline().filter((e) => !e.startsWith('lookup')),
+      [
+        'exchange 200',
+        'publish 200',
+        'publish 403',
+        'exchange 200',
+        'publish 200',
+        'revoke 204',
+        'revoke 204',
+      ],
+    );
+    assert.equal(cio.minted.length, 2);
+    assert.deepEqual(
+      cio.revocations.map((r) => [r.authorization, r.known]).sort(),
+      cio.minted.map((token) => [`Bearer ${token}`, true]).sort(),
+      'the replaced token is revoked as well as the last one',
+    );
+    assert.match(result.stdout, /refused its token as expired; exchanging a new one/);
+    assertNoLeaks(result);
   });
 
   it('warns when the revocation fails, without failing the release', async () => {

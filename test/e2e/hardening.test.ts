@@ -10,6 +10,7 @@ import { type Issuer, startIssuer } from '../fakes/issuer.ts';
 import { type PyPI, startPyPI } from '../fakes/pypi.ts';
 import { makeWheel } from '../fakes/wheel.ts';
 import { type ActionRun, FIXTURES, findLeaks, type RunOptions, runAction } from '../helpers/action.ts';
+import { runJob } from '../helpers/gitlab-job.ts';
 import { tempDir } from '../helpers/temp.ts';
 
 const SDIST = path.join(FIXTURES, 'pypi/tp-sample-0.1.0.tar.gz');
@@ -63,8 +64,11 @@ function assertNothingSent(result: ActionRun, requestsBefore: number): void {
   assert.equal(issuer.requests.length, requestsBefore, 'no OIDC token requested');
   assert.equal(pypi.mintRequests, 0);
   assert.equal(pypi.uploads.length, 0);
-  assert.match(result.summary, /Nothing was uploaded/);
+  // Said once in the summary, whether by the failure itself or after it.
+  assert.equal(result.summary.match(NOTHING_WENT)?.length, 1, result.summary);
 }
+
+const NOTHING_WENT = /No file was published|Nothing was uploaded|Nothing was sent|Nothing went through/g;
 
 describe('bad files are refused before anything is sent', () => {
   it('two sdists for one release', async () => {
@@ -111,6 +115,21 @@ describe('bad files are refused before anything is sent', () => {
       result.stdout,
       /tp-sample-0\.1\.0\.tar\.gz: is damaged: truncated gzip stream\. Nothing was sent\.%0ALikely cause: The file was cut short/,
     );
+  });
+
+  it('the command says once that nothing was sent, on a CI system without workflow commands', async () => {
+    const bytes = fs.readFileSync(SDIST);
+    const cut = path.join(tmp(), path.basename(SDIST));
+    fs.writeFileSync(cut, bytes.subarray(0, bytes.length / 2));
+    const job = await runJob({
+      on: 'local',
+      files: [cut, WHEEL],
+      args: ['--repository-url', pypi.uploadUrl],
+    });
+    assert.equal(job.code, 1);
+    assert.match(job.stderr, /is damaged: truncated gzip stream\. Nothing was sent\./);
+    assert.equal(`${job.stdout}${job.stderr}`.match(NOTHING_WENT)?.length, 1, job.stdout + job.stderr);
+    assert.deepEqual(pypi.requests, []);
   });
 
   it('a wheel with a damaged entry beside an intact sdist: refused before any request, none at all', async () => {

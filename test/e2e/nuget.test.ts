@@ -232,9 +232,10 @@ describe('NuGet end to end (bundled action on Node 24)', () => {
   });
 
   it('exchanges again before the key expires during a long release', async () => {
-    // Within the two-minute margin, a key that lives 60 s is replaced before each push. This also proves the
-    // gallery's seven-digit "expires" was read: without it no refresh would happen.
-    ng.keyLifetimeSeconds = 60;
+    // A key that lives 2 s is due once half of it is gone, which the first push (1.2 s, alone) outlasts. This
+    // also proves the gallery's "expires" was read: without it no refresh would happen.
+    ng.keyLifetimeSeconds = 2;
+    ng.pushLatencyMs = 1_200;
     const result = await run();
     assert.equal(result.code, 0, result.stdout);
     assert.ok(ng.minted.length >= 2, `minted ${ng.minted.length}`);

@@ -104,15 +104,32 @@ describe('parallel uploads (bundled action on Node 24)', () => {
   });
 
   it('exchanges once for all uploads that find the token expiring', async () => {
-    // A token that is always within the two-minute refresh margin after a second.
-    pypi.tokenLifetimeSeconds = 121;
-    pypi.uploadLatencyMs = 1_100;
+    // A 3 s token (PyPI gives its expiry in whole seconds: 2-3 s as the action sees it) is due for renewal
+    // once half its lifetime is gone, which the 2 s upload of the sdist, going alone, outlasts.
+    pypi.tokenLifetimeSeconds = 3;
+    pypi.uploadLatencyMs = 2_000;
     const result = await run({ files: [SDIST, ...wheels.slice(0, 4)] });
     assert.equal(result.code, 0, result.stdout);
     // The sdist goes alone on the first token; the four wheels start together and share one fresh token.
     assert.equal(pypi.minted.length, 2, result.stdout);
     const tokens = new Set(pypi.uploads.slice(1).map((u) => u.headers.authorization));
     assert.equal(tokens.size, 1, 'the parallel uploads used the same new token');
+    assertNoLeaks(result);
+  });
+
+  it('a short-lived token is renewed relative to its lifetime: a 100 s token serves 16 files at max-parallel 4', async () => {
+    pypi.tokenLifetimeSeconds = 100;
+    pypi.uploadLatencyMs = 100;
+    const more = fs.mkdtempSync(path.join(work, 'more-'));
+    const extra: string[] = [];
+    for (const pyTag of ['cp37', 'cp38', 'cp317', 'cp318', 'cp319', 'cp320', 'cp321'])
+      extra.push(await makeWheel(more, { name: 'tp-sample', version: '0.1.0', pyTag }));
+    const result = await run({ files: [SDIST, ...wheels, ...extra], inputs: { 'max-parallel': '4' } });
+    assert.equal(result.code, 0, result.stdout);
+    assert.equal(pypi.uploads.length, 16);
+    assert.equal(pypi.inFlight.max, 4);
+    assert.equal(pypi.minted.length, 1, 'one exchange: the token has most of its lifetime left');
+    assert.doesNotMatch(result.stdout, /expires soon/);
     assertNoLeaks(result);
   });
 

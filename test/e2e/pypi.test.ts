@@ -245,8 +245,25 @@ describe('PyPI end to end (bundled action on Node 24)', () => {
     assertNoLeaks(result);
   });
 
+  it('an upload that fails on every attempt prints its connection error once in the log, with the count', async () => {
+    pypi.faults.upload.push('reset', 'reset', 'reset', 'reset');
+    const result = await run({ files: [WHEEL] });
+    assert.equal(result.code, 1);
+    assert.equal(result.stdout.match(/ECONNRESET/g)?.length, 1, result.stdout);
+    assert.match(result.stdout, /failed: ECONNRESET \(socket hang up\) \(tried 4 times\)/);
+    assert.match(
+      result.stdout,
+      /Likely cause: 127\.0\.0\.1:\d+ did not answer in time or dropped the connection/,
+    );
+    assert.equal(result.summary.match(/ECONNRESET/g)?.length, 1, result.summary);
+    assert.equal(pypi.files.size, 0);
+    assertNoLeaks(result);
+  });
+
   it('mints a new token before the old one expires during a long release', async () => {
-    pypi.tokenLifetimeSeconds = 60;
+    // Half of a 3 s token's lifetime (2-3 s as the whole-second expiry shows it) is gone after the sdist's 2 s.
+    pypi.tokenLifetimeSeconds = 3;
+    pypi.uploadLatencyMs = 2_000;
     const result = await run();
     assert.equal(result.code, 0, result.stdout);
     assert.ok(pypi.minted.length >= 2, `minted ${pypi.minted.length}`);

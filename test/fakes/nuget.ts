@@ -149,6 +149,8 @@ export interface NuGet {
   reads: { path: string; authorization: string | undefined; apiKey: string | string[] | undefined }[];
   /** How long after a push the flat container lists the version. */
   listingDelayMs: number;
+  /** How long a push takes to be answered once its body is read (a release that takes a while). */
+  pushLatencyMs: number;
   faults: { exchange: Fault[]; push: Fault[]; read: Fault[] };
   addAccount(account: NuGetAccount): void;
   /** Registers an existing package of `owner`, so keys of other owners are refused on it. */
@@ -676,6 +678,7 @@ export async function startNuGet(opts: {
       return;
     }
     const raw = await readBody(req, ng.maxPackageBytes);
+    if (ng.pushLatencyMs > 0) await new Promise((resolve) => setTimeout(resolve, ng.pushLatencyMs));
     const record: ReceivedPush = {
       path: req.url ?? '',
       headers: req.headers,
@@ -802,6 +805,7 @@ export async function startNuGet(opts: {
     packages: new Map(),
     reads: [],
     listingDelayMs: 0,
+    pushLatencyMs: 0,
     faults: { exchange: [], push: [], read: [] },
     addAccount(a) {
       ng.accounts.set(a.username.toLowerCase(), a);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -55,6 +55,8 @@ export interface RunOptions {
   wrapper?: string[];
   /** Runs the bundled command with these arguments instead of the action, in the same job. */
   commandArgs?: string[];
+  /** Called with the process once it runs, e.g. to send it the signals of a cancelled job. */
+  onSpawn?: (child: ChildProcess) => void;
 }
 
 export interface ProcessRun {
@@ -70,7 +72,12 @@ export interface ProcessRun {
  */
 export async function runProcess(
   argv: string[],
-  opts: { cwd: string; env: Record<string, string>; detached?: boolean },
+  opts: {
+    cwd: string;
+    env: Record<string, string>;
+    detached?: boolean;
+    onSpawn?: (child: ChildProcess) => void;
+  },
 ): Promise<ProcessRun> {
   const [command = NODE24, ...args] = argv;
   const started = performance.now();
@@ -80,6 +87,7 @@ export async function runProcess(
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: opts.detached ?? false,
   });
+  opts.onSpawn?.(child);
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => {
@@ -185,6 +193,7 @@ export async function runAction(opts: RunOptions = {}): Promise<ActionRun> {
     cwd: workspace,
     env,
     detached: opts.wrapper !== undefined,
+    ...(opts.onSpawn ? { onSpawn: opts.onSpawn } : {}),
   });
 
   const files: Record<string, string> = {};

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -26,6 +27,8 @@ export interface JobOptions {
   /** --output and --dotenv elsewhere than the job's out/ folder (one that cannot be written, say). */
   output?: string;
   dotenv?: string;
+  /** Called with the process once it runs, e.g. to send it the signals of a cancelled job. */
+  onSpawn?: (child: ChildProcess) => void;
 }
 
 /**
@@ -68,7 +71,11 @@ export async function runJob(opts: JobOptions = {}): Promise<JobRun> {
   const output = opts.output ?? path.join(out, 'published.json');
   const dotenv = opts.dotenv ?? path.join(out, 'publish.env');
   const argv = [NODE24, CLI, ...(opts.args ?? []), '--output', output, '--dotenv', dotenv];
-  const run = await runProcess(argv, { cwd: project, env });
+  const run = await runProcess(argv, {
+    cwd: project,
+    env,
+    ...(opts.onSpawn ? { onSpawn: opts.onSpawn } : {}),
+  });
   const files: Record<string, string> = {};
   readTree(root, '', files);
   fs.rmSync(root, { recursive: true, force: true });
