@@ -16,6 +16,8 @@ export interface PublishedFile {
   status: 'uploaded' | 'skipped' | 'failed';
   url: string;
   error?: string;
+  /** Why a file was skipped although its bytes differ from the registry's (skip-existing): both digests. */
+  note?: string;
   /** With the `wait` input: whether the version could be installed before the timeout, and when. */
   available?: boolean;
   available_after_s?: number;

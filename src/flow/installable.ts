@@ -37,7 +37,12 @@ export async function waitForAll(parts: Part[], results: PublishedFile[], inputs
 async function waitForRelease(part: Part, results: PublishedFile[]): Promise<string[]> {
   const { registry, target, artifacts, options } = part.release;
   const entries = new Map(results.filter((r) => r.registry === target.id).map((r) => [r.file, r]));
-  const done = artifacts.filter((a) => ['uploaded', 'skipped'].includes(entries.get(a.file)?.status ?? ''));
+  // A file skipped although the registry holds other bytes under its name is not ours to wait for: the
+  // checks look for our digests, which will never be listed.
+  const done = artifacts.filter(
+    (a) =>
+      ['uploaded', 'skipped'].includes(entries.get(a.file)?.status ?? '') && part.held.get(a)?.same !== false,
+  );
   if (done.length === 0) return [];
   const uploaded = new Set(done.filter((a) => entries.get(a.file)?.status === 'uploaded'));
   const checks = await registry.installChecks(target, done, options, uploaded);

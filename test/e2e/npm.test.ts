@@ -126,19 +126,27 @@ describe('npm end to end (bundled action on Node 24)', () => {
     assertNoLeaks(result);
   });
 
-  it('a version published from other bytes stops the run before anything is sent, with or without skip-existing', async () => {
+  it('a version published from other bytes stops the run before anything is sent; skip-existing skips it with a warning', async () => {
     registry.addPackage('tp-sample', ['0.0.1', '0.1.0']);
-    for (const inputs of [{ 'skip-existing': 'false' }, { 'skip-existing': 'true' }]) {
-      const refused = await run({ files: [FIXTURE], inputs });
-      assert.equal(refused.code, 1);
-      assert.match(
-        refused.stdout,
-        /tp-sample-0\.1\.0\.tgz: npm .* already holds tp-sample-0\.1\.0\.tgz for tp-sample 0\.1\.0, with other content/,
-      );
-      assert.match(refused.stdout, /nothing was sent/);
-      assertNoLeaks(refused);
-    }
-    assert.equal(registry.documents.length, 0);
+    const refused = await run({ files: [FIXTURE], inputs: { 'skip-existing': 'false' } });
+    assert.equal(refused.code, 1);
+    assert.match(
+      refused.stdout,
+      /tp-sample-0\.1\.0\.tgz: npm .* already holds tp-sample-0\.1\.0\.tgz for tp-sample 0\.1\.0, with other content/,
+    );
+    assert.match(refused.stdout, /nothing was sent/);
+    assertNoLeaks(refused);
+
+    const skipped = await run({ files: [FIXTURE], inputs: { 'skip-existing': 'true' } });
+    assert.equal(skipped.code, 0, skipped.stdout);
+    assert.equal(skipped.published[0]?.status, 'skipped');
+    assert.match(
+      skipped.published[0]?.note ?? '',
+      new RegExp(`with other content \\(sha1 ours ${sha('sha1', FIXTURE, 'hex')}, npm.*'s [0-9a-f]{40}\\)`),
+    );
+    assert.match(skipped.stdout, /::warning::tp-sample-0\.1\.0\.tgz: .*with other content/);
+    assertNoLeaks(skipped);
+    assert.equal(registry.documents.length, 0, 'nothing was sent');
   });
 
   it('an identical re-run is skipped with or without skip-existing, after a public read alone', async () => {
