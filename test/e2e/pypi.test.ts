@@ -454,6 +454,52 @@ describe('PyPI end to end (bundled action on Node 24)', () => {
     assert.match(result.stdout, /pull request from a fork/);
   });
 
+  it('refuses package files left in subfolders (download-artifact without merge-multiple) before any request, action and command', async () => {
+    const issued = issuer.issued.length;
+    const nest = (workspace: string) => {
+      const wheels = path.join(workspace, 'dist', 'wheels-linux');
+      fs.mkdirSync(wheels);
+      fs.copyFileSync(WHEEL, path.join(wheels, path.basename(WHEEL)));
+      fs.writeFileSync(path.join(wheels, 'SHA256SUMS'), 'not a package\n');
+    };
+    for (const command of [false, true]) {
+      const refused = await run({
+        files: [SDIST],
+        prepare: nest,
+        ...(command && { commandArgs: ['--repository-url', pypi.uploadUrl] }),
+      });
+      assert.equal(refused.code, 1, refused.stdout);
+      assert.match(refused.stdout, /packages-dir 'dist' has package files in subfolders \(wheels-linux\/\)/);
+      assert.match(refused.stdout, /wheels-linux\/tp_sample-0\.1\.0-py3-none-any\.whl/);
+      assert.match(refused.stdout, /merge-multiple: true/);
+      assert.doesNotMatch(refused.stdout, /SHA256SUMS/, 'a file that is no package is not named');
+      assert.deepEqual(refused.published, []);
+    }
+    assert.deepEqual(pypi.requests, [], 'nothing reached the index');
+    assert.equal(issuer.issued.length, issued, 'no ID token was asked for');
+
+    const onlyFolders = await run({
+      files: [],
+      prepare: (w) => fs.mkdirSync(path.join(w, 'dist', 'provenance')),
+    });
+    assert.equal(onlyFolders.code, 1);
+    assert.match(onlyFolders.stdout, /holds no files to publish, only subfolders \(provenance\/\)/);
+    assert.match(onlyFolders.stdout, /merge-multiple: true/);
+  });
+
+  it('publishes beside a subfolder that holds no package (signatures, checksums)', async () => {
+    const result = await run({
+      prepare: (workspace) => {
+        const side = path.join(workspace, 'dist', 'signatures');
+        fs.mkdirSync(side);
+        fs.writeFileSync(path.join(side, 'tp_sample-0.1.0-py3-none-any.whl.sigstore'), '{}');
+        fs.writeFileSync(path.join(side, 'SHA256SUMS'), 'x\n');
+      },
+    });
+    assert.equal(result.code, 0, result.stdout);
+    assert.deepEqual([...pypi.files.keys()], ['tp_sample-0.1.0.tar.gz', 'tp_sample-0.1.0-py3-none-any.whl']);
+  });
+
   it('refuses plain http off loopback and bad inputs with one clear line each', async () => {
     const http = await run({ inputs: { 'repository-url': 'http://pypi.example.org/legacy/' } });
     assert.match(http.stdout, /must use https:\/\//);
