@@ -304,12 +304,22 @@ describe('npm end to end (bundled action on Node 24)', () => {
     assert.equal(result.code, 1);
     assert.match(result.stdout, /npm cannot restrict access to unscoped packages/);
 
+    registry.reads.length = 0;
     const ok = await runAction({
       files: [FIXTURE, scoped],
       inputs: { 'repository-url': registry.url, token, tag: 'next' },
     });
     assert.equal(ok.code, 0, ok.stdout);
     assert.match(ok.stdout, /::notice::Publishing to npm \(127\.0\.0\.1:\d+\) with a long-lived token/);
+    // The lookup of what the registry holds comes before any upload: both packuments, read with no token.
+    assert.deepEqual(
+      registry.reads
+        .slice(0, 2)
+        .map((r) => r.authorization)
+        .sort(),
+      [undefined, undefined],
+      'the lookup before the upload is a public read: the password is not sent with it',
+    );
     assert.equal(issuer.requests.length, requests, 'no OIDC token requested');
     assert.equal(registry.exchanges.length, 0);
     assert.deepEqual(

@@ -420,6 +420,16 @@ describe('PyPI end to end (bundled action on Node 24)', () => {
     assert.equal(result.code, 0, result.stdout);
     assert.match(result.stdout, /::notice::Publishing to PyPI with a long-lived token/);
     assert.equal(issuer.requests.length, requestsBefore, 'no OIDC token requested');
+    const reads = pypi.requests.filter((r) => r.method === 'GET');
+    assert.deepEqual(
+      reads.map((r) => [r.path, r.authorization]),
+      [['/pypi/tp-sample/0.1.0/json', undefined]],
+      'the lookup before the upload is a public read: the password is not sent with it',
+    );
+    assert.ok(
+      pypi.uploads.length === 2 && pypi.uploads.every((u) => u.headers.authorization?.startsWith('Basic ')),
+      'the uploads carry it',
+    );
     assert.ok(wasMasked(result, token));
     assert.deepEqual(findLeaks(result, [token, value]), []);
   });
