@@ -103,6 +103,11 @@ export interface PyPI {
   faults: { audience: Fault[]; mint: Fault[]; upload: Fault[]; lookup: Fault[]; simple: Fault[] };
   /** How long after an upload a file shows on the simple page (CDN purge) and in the JSON API, each its own. */
   readDelayMs: { simple: number; json: number };
+  /**
+   * More lag for some files, by name, on both reads: files show one by one, so an answer can list the sdist and
+   * not yet the wheel, as a CDN purge that reached one file's page entry first.
+   */
+  laterMs: Map<string, number>;
   /** Sent as Retry-After with 429 faults. */
   retryAfterSeconds?: number;
   /** Benchmark mode: uploads are drained and answered 200, nothing checked, hashed or recorded. */
@@ -815,12 +820,16 @@ export async function startPyPI(opts: {
     });
   }
 
+  /** Whether a read with this lag shows the file yet: the lag, and the file's own on top. */
+  const shown = (filename: string, f: StoredFile, delayMs: number) =>
+    visibleOn(f.storedAt ?? 0, delayMs + (pypi.laterMs.get(filename) ?? 0));
+
   /** A release's files as Warehouse's JSON API lists them (`urls`), matched by normalized version. */
   function releaseFiles(project: string, version: string) {
     const key = parseVersion(decodeURIComponent(version))?.key;
     return [...pypi.files]
       .filter(([, f]) => f.project === project && parseVersion(f.version)?.key === key)
-      .filter(([, f]) => visibleOn(f.storedAt ?? 0, pypi.readDelayMs.json))
+      .filter(([filename, f]) => shown(filename, f, pypi.readDelayMs.json))
       .map(([filename, f]) => ({
         version: f.version,
         json: {
@@ -839,7 +848,7 @@ export async function startPyPI(opts: {
     if (name !== project)
       return page(req, res, 301, 'Moved Permanently', { location: `/simple/${project}/` });
     const files = [...pypi.files].filter(
-      ([, f]) => f.project === project && visibleOn(f.storedAt ?? 0, pypi.readDelayMs.simple),
+      ([filename, f]) => f.project === project && shown(filename, f, pypi.readDelayMs.simple),
     );
     if (files.length === 0) return page(req, res, 404);
     const url = (filename: string, f: StoredFile) => `${pypi.origin}/packages/${filename}#sha256=${f.sha256}`;
@@ -1035,6 +1044,7 @@ export async function startPyPI(opts: {
     existingProjects: new Set(),
     faults: { audience: [], mint: [], upload: [], lookup: [], simple: [] },
     readDelayMs: { simple: 0, json: 0 },
+    laterMs: new Map(),
     sink: false,
     provenance: new Map(),
     releases: new Map(),
