@@ -710,7 +710,11 @@ export async function startPyPI(opts: {
     // Only a successful exchange burns the jti.
     usedJti.add(String(claims.jti));
     const token = `pypi-${randomBytes(48).toString('base64url')}`;
-    const expires = now() + pypi.tokenLifetimeSeconds;
+    // The exact instant, where Warehouse sends whole seconds (int(time.time()) + lifetime, up to a second
+    // short). Rounded down here, a lifetime set just past a client's refresh margin was inside it at the
+    // first upload whenever the mint fell late in its second, and a test's count of exchanges depended on
+    // that millisecond.
+    const expires = Date.now() / 1000 + pypi.tokenLifetimeSeconds;
     tokens.set(token, { notBefore: now(), expires, fromGitLab });
     pypi.minted.push(token);
     return { success: true, token, expires };
