@@ -142,10 +142,16 @@ export async function planReleases(inputs: Inputs): Promise<Release[]> {
     byRegistry.set(id, [...(byRegistry.get(id) ?? []), file]);
   }
   if (byRegistry.size > 1) {
-    const given = (['repositoryUrl', 'audience', 'user', 'password'] as const).filter((k) => inputs[k]);
+    const inputNames = {
+      repositoryUrl: 'repository-url',
+      audience: 'audience',
+      user: 'user',
+      password: 'password',
+    };
+    const given = Object.entries(inputNames).filter(([key]) => inputs[key as keyof typeof inputNames]);
     if (given.length > 0) {
       throw new ActionError(
-        `packages-dir holds files for ${[...byRegistry.keys()].join(' and ')}, but ${given.join(', ')} can only apply to one registry.`,
+        `packages-dir holds files for ${[...byRegistry.keys()].join(' and ')}, but ${given.map(([, name]) => `'${name}'`).join(', ')} can only apply to one registry.`,
         { fix: 'Publish each ecosystem in its own step with its own packages-dir, or drop those inputs.' },
       );
     }

@@ -183,14 +183,24 @@ describe('RubyGems end to end (bundled action on Node 24)', () => {
     assert.equal(rubygems.exchanges, 0);
   });
 
-  it('sends files of two ecosystems each to its own registry under registry: auto', async () => {
+  it('files of two ecosystems under registry: auto with a repository-url: an input error, and nothing on the wire', async () => {
+    // Each ecosystem goes to its own public instance (planned in test/unit/plan.test.ts); repository-url can
+    // name one instance only, so with two registries planned the run stops before any request.
+    const issued = issuer.requests.length;
     const result = await runAction({
       files: [GEM, path.join(FIXTURES, 'pypi/tp_sample-0.1.0-py3-none-any.whl')],
       oidc: { requestUrl: issuer.requestUrl, requestToken: issuer.requestToken },
-      inputs: { 'repository-url': rubygems.url, 'dry-run': 'true' },
+      inputs: { 'repository-url': rubygems.url },
     });
-    // repository-url can only name one instance: with two registries planned it is an input error.
     assert.equal(result.code, 1);
-    assert.match(result.stdout, /can only apply to one registry/);
+    assert.match(
+      result.stdout,
+      /holds files for pypi and rubygems, but 'repository-url' can only apply to one registry/,
+    );
+    assert.deepEqual(rubygems.reads, [], 'no lookup');
+    assert.equal(rubygems.exchanges, 0);
+    assert.equal(rubygems.pushes.length, 0);
+    assert.equal(issuer.requests.length, issued, 'no ID token asked for');
+    assert.deepEqual(result.published, []);
   });
 });
