@@ -41,14 +41,15 @@ async function lookUp(part: Part): Promise<string[]> {
   artifacts.forEach((artifact, i) => {
     const held = found[i];
     if (!held) return;
-    const holds = `${target.title} already holds ${held.file} for ${artifact.name} ${artifact.version}, with other content`;
-    if (held.same === false && options.skipExisting) {
-      log.warning(
-        `${artifact.file}: ${holds}${digestsShown(held, target.title)}; skipped under skip-existing, nothing is sent for it (${held.url}).`,
-      );
-    } else if (held.same === false) {
-      conflicts.push(`${artifact.file}: ${holds} (${held.url}).`);
+    const holds = `${artifact.file}: ${target.title} already holds ${held.file} for ${artifact.name} ${artifact.version}, with other content`;
+    if (held.same === false && !options.skipExisting) {
+      conflicts.push(`${holds} (${held.url}).`);
       return;
+    }
+    if (held.same === false) {
+      log.warning(
+        `${holds}${digestsShown(held, target.title)}; skipped under skip-existing, nothing is sent for it (${held.url}).`,
+      );
     }
     if (held.same || options.skipExisting) part.held.set(artifact, held);
   });

@@ -742,7 +742,9 @@ export async function startPyPI(opts: {
     const project = pypi.publisher.projects.find((p) => normalizeName(p) === normalized);
     if (!project)
       refuse(403, `Invalid API Token: OIDC scoped token is not valid for project ${pyRepr(name)}`);
-    if (now() < token.notBefore || now() >= token.expires) refuse(403, 'Invalid API Token: token is expired');
+    // Against the exact instant, as `expires` is stated (see the mint).
+    if (now() < token.notBefore || Date.now() / 1000 >= token.expires)
+      refuse(403, 'Invalid API Token: token is expired');
 
     checkExtension(file.filename, filetype);
     if (!file.contentType || file.contentType.startsWith('image/')) refuse(400, 'Invalid distribution file.');
