@@ -135,6 +135,33 @@ try {
   console.log(
     `trusted-publish ${project.version} is on the npm emulator with verified provenance: ${self.provenance.has(`${project.name}@${project.version}`)}`,
   );
+  // For the sandbox's own test (TP_SANDBOX_REPORT=file): what the emulators saw, so the test checks the
+  // wire and every secret of the run itself instead of trusting the lines above.
+  const report = process.env.TP_SANDBOX_REPORT;
+  if (report) {
+    const versions = (packuments: Map<string, { versions?: Record<string, unknown> }>) =>
+      [...packuments].flatMap(([name, doc]) => Object.keys(doc.versions ?? {}).map((v) => `${name}@${v}`));
+    const held = {
+      pypi: [...pypi.files.keys()],
+      attested: [...pypi.provenance.keys()],
+      rubygems: [...rubygems.versions.keys()],
+      crates: [...crates.crates.values()].flatMap((c) => [...c.versions.keys()].map((v) => `${c.name}@${v}`)),
+      npm: versions(npm.packuments),
+      nuget: [...nuget.packages.values()].flatMap((p) => [...p.versions.keys()].map((v) => `${p.id}@${v}`)),
+      self: versions(self.packuments),
+      selfProvenance: [...self.provenance.keys()],
+    };
+    const minted = { pypi, rubygems, crates, npm, nuget, self };
+    fs.writeFileSync(
+      report,
+      JSON.stringify({
+        held,
+        minted: Object.fromEntries(Object.entries(minted).map(([name, e]) => [name, e.minted])),
+        jwts: issuer.issued,
+        revocations: crates.revocations,
+      }),
+    );
+  }
   process.exitCode = ok ? 0 : 1;
 } finally {
   await Promise.all([pypi, rubygems, crates, npm, nuget, sigstore, issuer].map((server) => server.close()));

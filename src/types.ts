@@ -20,6 +20,8 @@ export interface PublishedFile {
   /** A staged file: the registry's id of the stage, and how a maintainer approves it. */
   stage_id?: string;
   approve?: string;
+  /** Why a file was skipped although its bytes differ from the registry's (skip-existing): both digests. */
+  note?: string;
   /** With the `wait` input: whether the version could be installed before the timeout, and when. */
   available?: boolean;
   available_after_s?: number;

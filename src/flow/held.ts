@@ -7,8 +7,10 @@ import type { Part } from './part.ts';
 /**
  * Looks up what each registry holds of its release before anything is sent, and records in `part.held` the
  * files not to send. Same bytes are skipped, with or without skip-existing (a re-run of a release whose job
- * died half-way sends only the rest); where the registry gives no digest, only skip-existing skips. Files
- * it holds with other content stop the run before anything is sent: no upload of them could succeed.
+ * died half-way sends only the rest). With skip-existing, anything there is skipped whatever its bytes, with a
+ * warning when they differ: as twine's --skip-existing, for the workflows that publish every push to a test
+ * index or re-run after a rebuild. Without it, files held with other content stop the run before anything is
+ * sent: no upload of them could succeed.
  */
 export async function lookUpHeld(parts: Part[]): Promise<void> {
   const conflicts = (await Promise.all(parts.map(lookUp))).flat();
@@ -39,21 +41,36 @@ async function lookUp(part: Part): Promise<string[]> {
   const conflicts: string[] = [];
   artifacts.forEach((artifact, i) => {
     const held = found[i];
-    if (held?.same === false) {
-      conflicts.push(
-        `${artifact.file}: ${target.title} already holds ${untrusted(held.file)} for ${artifact.name} ${artifact.version}, with other content (${untrusted(held.url)}).`,
-      );
-    } else if (held && (held.same || options.skipExisting)) {
-      part.held.set(artifact, held);
+    if (!held) return;
+    const holds = `${artifact.file}: ${target.title} already holds ${untrusted(held.file)} for ${artifact.name} ${artifact.version}, with other content`;
+    if (held.same === false && !options.skipExisting) {
+      conflicts.push(`${holds} (${untrusted(held.url)}).`);
+      return;
     }
+    if (held.same === false) {
+      log.warning(
+        `${holds}${digestsShown(held, target.title)}; skipped under skip-existing, nothing is sent for it (${untrusted(held.url)}).`,
+      );
+    }
+    if (held.same || options.skipExisting) part.held.set(artifact, held);
   });
   return conflicts;
+}
+
+/** ' (sha256 ours …, PyPI's …)', where the registry gave a digest; registry text shown only if it is hex. */
+function digestsShown(held: HeldFile, title: string): string {
+  const { digests } = held;
+  if (!digests || !/^[0-9a-f]{16,128}$/i.test(digests.stored)) return '';
+  return ` (${digests.algorithm} ours ${digests.ours}, ${title}'s ${digests.stored})`;
 }
 
 /** Why a held file is skipped, as the log says it. */
 export function heldMessage(part: Part, artifact: Artifact, held: HeldFile): string {
   const { title } = part.release.target;
   if (held.same === undefined) return `${artifact.name} ${artifact.version} already exists on ${title}`;
+  if (!held.same) {
+    return `${title} already holds ${untrusted(held.file)} with other content${digestsShown(held, title)}; skipped under skip-existing`;
+  }
   const under = held.file === artifact.file ? '' : ` (as ${untrusted(held.file)})`;
   return `already on ${title} with the same sha256${under}`;
 }

@@ -17,29 +17,89 @@ export interface Release {
   options: PublishOptions;
 }
 
-/** Files that sit beside packages but are never uploaded on their own (signatures, attestations). */
 /** Files read and checked at once while planning. */
 const INSPECTED_AT_ONCE = 4;
 
+/** Files that sit beside packages but are never uploaded on their own (signatures, attestations). */
 const SIDE_FILES = /\.(asc|sig|sigstore|sigstore\.json|attestation|publish\.attestation)$/;
 
+/** How far the look into subfolders goes: download-artifact nests one level; a deep tree is not a dist folder. */
+const SUBFOLDER_DEPTH = 3;
+const SUBFOLDER_ENTRIES = 10_000;
+
+interface Listing {
+  /** Regular files directly in packages-dir, by name. */
+  files: string[];
+  /** Its subfolders (hidden ones aside), by name. */
+  subfolders: string[];
+  /** The real paths of the files, so a link into a subfolder counts as published. */
+  real: Set<string>;
+}
+
 /** Regular files of packages-dir, by name; each must resolve inside the folder's own tree. */
-function listFiles(inputs: Inputs): string[] {
-  const files: string[] = [];
+function listFiles(inputs: Inputs): Listing {
+  const listing: Listing = { files: [], subfolders: [], real: new Set() };
   for (const entry of fs.readdirSync(inputs.packagesDir, { withFileTypes: true })) {
     if (entry.name.startsWith('.') || SIDE_FILES.test(entry.name)) continue;
     const real = fs.realpathSync(path.join(inputs.packagesDir, entry.name));
     const stat = fs.statSync(real);
-    if (stat.isDirectory()) continue;
+    if (stat.isDirectory()) {
+      if (entry.isDirectory()) listing.subfolders.push(entry.name);
+      continue;
+    }
     if (!isInside(path, inputs.packagesDir, real)) {
       throw new ActionError(`${entry.name} in packages-dir is a link to ${real}, outside packages-dir.`, {
         fix: 'Copy the file into packages-dir instead of linking to it.',
       });
     }
     if (!stat.isFile()) continue;
-    files.push(entry.name);
+    listing.files.push(entry.name);
+    listing.real.add(real);
   }
-  return files.sort();
+  listing.files.sort();
+  listing.subfolders.sort();
+  return listing;
+}
+
+/**
+ * Package files in the subfolders of packages-dir, as `folder/file`: only the files directly in it are
+ * published, as `twine upload dist/*` takes them (twine stops at a folder). Links are not followed.
+ */
+function packagesInSubfolders(inputs: Inputs, listing: Listing): string[] {
+  const isPackage = (file: string) =>
+    inputs.registry === 'auto'
+      ? registryForFile(file, inputs.repositoryUrl) !== undefined
+      : entryFor(inputs.registry).accepts(file);
+  const found: string[] = [];
+  let budget = SUBFOLDER_ENTRIES;
+  const walk = (relative: string, depth: number): void => {
+    for (const entry of fs.readdirSync(path.join(inputs.packagesDir, relative), { withFileTypes: true })) {
+      if (--budget < 0) return;
+      if (entry.name.startsWith('.')) continue;
+      const inner = `${relative}/${entry.name}`;
+      if (entry.isDirectory() && depth < SUBFOLDER_DEPTH) walk(inner, depth + 1);
+      if (!entry.isFile() || SIDE_FILES.test(entry.name) || !isPackage(entry.name)) continue;
+      if (!listing.real.has(fs.realpathSync(path.join(inputs.packagesDir, inner)))) found.push(inner);
+    }
+  };
+  for (const folder of listing.subfolders) walk(folder, 1);
+  return found.sort();
+}
+
+/** Refuses package files left in subfolders (download-artifact without merge-multiple): never a partial release. */
+function refuseSubfolders(inputs: Inputs, listing: Listing): void {
+  const nested = packagesInSubfolders(inputs, listing);
+  if (nested.length === 0) return;
+  const folders = [...new Set(nested.map((f) => f.slice(0, f.lastIndexOf('/') + 1)))];
+  throw new ActionError(
+    `packages-dir '${inputs.packagesDirInput}' has package files in subfolders (${folders.join(', ')}), which would not be published; nothing was sent.`,
+    {
+      cause:
+        'Only the files directly in packages-dir are published (`twine upload dist/*` refuses a folder there too). actions/download-artifact without `merge-multiple` puts each artifact in its own folder.',
+      fix: "Download the artifacts with `merge-multiple: true` (and `pattern:` naming them) so the files land in packages-dir itself, or move them there; or set 'packages-dir' to the one folder to publish.",
+      details: nested,
+    },
+  );
 }
 
 function registryOf(file: string, inputs: Inputs): RegistryId {
@@ -63,12 +123,18 @@ function registryOf(file: string, inputs: Inputs): RegistryId {
  * half-published release. All problems are reported together.
  */
 export async function planReleases(inputs: Inputs): Promise<Release[]> {
-  const files = listFiles(inputs);
+  const listing = listFiles(inputs);
+  refuseSubfolders(inputs, listing);
+  const { files, subfolders } = listing;
   if (files.length === 0) {
-    throw new ActionError(`packages-dir '${inputs.packagesDirInput}' holds no files to publish.`, {
-      cause: 'The build step wrote nothing there, or the artifact was downloaded to another folder.',
-      fix: "Build into that folder before this step (python -m build, gem build), or set 'packages-dir'.",
-    });
+    const folders = subfolders.map((f) => `${f}/`).join(', ');
+    throw new ActionError(
+      `packages-dir '${inputs.packagesDirInput}' holds no files to publish${subfolders.length ? `, only subfolders (${folders}), with no package file found in them` : ''}.`,
+      {
+        cause: 'The build step wrote nothing there, or the artifact was downloaded to another folder.',
+        fix: "Build into that folder before this step (python -m build, gem build), or set 'packages-dir'; download artifacts with `merge-multiple: true` so their files land in it.",
+      },
+    );
   }
   const byRegistry = new Map<RegistryId, string[]>();
   for (const file of files) {
@@ -76,10 +142,16 @@ export async function planReleases(inputs: Inputs): Promise<Release[]> {
     byRegistry.set(id, [...(byRegistry.get(id) ?? []), file]);
   }
   if (byRegistry.size > 1) {
-    const given = (['repositoryUrl', 'audience', 'user', 'password'] as const).filter((k) => inputs[k]);
+    const inputNames = {
+      repositoryUrl: 'repository-url',
+      audience: 'audience',
+      user: 'user',
+      password: 'password',
+    };
+    const given = Object.entries(inputNames).filter(([key]) => inputs[key as keyof typeof inputNames]);
     if (given.length > 0) {
       throw new ActionError(
-        `packages-dir holds files for ${[...byRegistry.keys()].join(' and ')}, but ${given.join(', ')} can only apply to one registry.`,
+        `packages-dir holds files for ${[...byRegistry.keys()].join(' and ')}, but ${given.map(([, name]) => `'${name}'`).join(', ')} can only apply to one registry.`,
         { fix: 'Publish each ecosystem in its own step with its own packages-dir, or drop those inputs.' },
       );
     }

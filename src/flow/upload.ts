@@ -44,8 +44,9 @@ export async function uploadAll(part: Part, credentials: Credentials): Promise<P
     const publishing = (async (): Promise<PublishedFile> => {
       const held = part.held.get(artifact);
       if (held) {
-        log.info(`Skipped ${artifact.file}: ${heldMessage(part, artifact, held)}`);
-        return { ...entry(part, artifact), status: 'skipped' };
+        const message = heldMessage(part, artifact, held);
+        log.info(`Skipped ${artifact.file}: ${message}`);
+        return { ...entry(part, artifact), status: 'skipped', ...(held.same === false && { note: message }) };
       }
       const blocked = await Promise.all(
         (registry.mustFollow?.(artifact, artifacts) ?? []).map((before) => passed.get(before)),

@@ -9,7 +9,14 @@ export function heldVersion(
   ourDigest: string,
   file: string,
   url: string,
+  algorithm = 'sha256',
 ): HeldFile | undefined {
   if (storedDigest === undefined) return undefined;
-  return { file, same: storedDigest === '' ? undefined : storedDigest === ourDigest, url };
+  if (storedDigest === '') return { file, same: undefined, url };
+  return {
+    file,
+    same: storedDigest === ourDigest,
+    url,
+    digests: { algorithm, ours: ourDigest, stored: storedDigest },
+  };
 }

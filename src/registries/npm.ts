@@ -499,7 +499,13 @@ export const npm: Registry<NpmArtifact> = {
         const published = typeof doc === 'object' ? doc.versions?.[pkg.version] : undefined;
         if (!published) return undefined;
         const stored = typeof published.dist?.shasum === 'string' ? published.dist.shasum : '';
-        return heldVersion(stored, await tarballDigest(pkg, 'sha1'), pkg.file, this.fileUrl(target, pkg));
+        return heldVersion(
+          stored,
+          await tarballDigest(pkg, 'sha1'),
+          pkg.file,
+          this.fileUrl(target, pkg),
+          'sha1',
+        );
       }),
     );
   },

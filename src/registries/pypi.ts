@@ -350,10 +350,14 @@ export const pypi: Registry<PythonArtifact> = {
         if (!releases.has(key)) releases.set(key, releaseFiles(target, artifact.name, artifact.version));
         const stored = heldAs(artifact, (await releases.get(key)) ?? []);
         if (typeof stored?.filename !== 'string') return undefined;
+        const digest = stored.digests?.sha256;
         return {
           file: stored.filename,
-          same: stored.digests?.sha256 === artifact.sha256,
+          same: digest === artifact.sha256,
           url: typeof stored.url === 'string' ? stored.url : this.fileUrl(target, artifact),
+          ...(typeof digest === 'string' && {
+            digests: { algorithm: 'sha256', ours: artifact.sha256, stored: digest },
+          }),
         };
       }),
     );

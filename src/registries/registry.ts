@@ -64,6 +64,8 @@ export interface HeldFile {
   file: string;
   /** Whether its bytes are ours; undefined where the registry gives no digest to compare. */
   same: boolean | undefined;
+  /** The digests compared, where the registry gave one: its algorithm, ours and the stored file's. */
+  digests?: { algorithm: string; ours: string; stored: string };
   /** Where the stored file can be seen, for an error naming it. */
   url: string;
 }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -10,6 +11,8 @@ const WHEELS = fs
   .readdirSync(path.join(FIXTURES, 'pypi'))
   .filter((f) => /\.(whl|tar\.gz)$/.test(f))
   .map((f) => path.join(FIXTURES, 'pypi', f));
+
+const sha256Of = (file: string) => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 
 let issuer: Issuer;
 before(async () => {
@@ -32,6 +35,25 @@ describe('the command in a GitHub Actions job', () => {
         assert.equal(run.code, 0, run.stdout);
         assert.deepEqual(findLeaks(run, [...pypi.minted, ...issuer.issued]), []);
         for (const token of pypi.minted) assert.ok(wasMasked(run, token));
+        // What the index saw: one exchange, both files stored with the bytes sent, each upload with that token.
+        assert.equal(pypi.minted.length, 1);
+        const [token] = pypi.minted;
+        assert.deepEqual(
+          pypi.uploads.map((u) => [u.file?.filename, u.status, u.headers.authorization]),
+          pypi.uploads.map((u) => [
+            u.file?.filename,
+            200,
+            `Basic ${Buffer.from(`__token__:${token}`).toString('base64')}`,
+          ]),
+        );
+        assert.deepEqual([...pypi.files.keys()].sort(), [
+          'tp_sample-0.1.0-py3-none-any.whl',
+          'tp_sample-0.1.0.tar.gz',
+        ]);
+        for (const file of WHEELS) {
+          const stored = [...pypi.files.values()].find((f) => f.sha256 === sha256Of(file));
+          assert.ok(stored, `${path.basename(file)} stored with its bytes`);
+        }
         // Each emulator has its own port: compare what does not name it.
         runs.push({
           published: run.published.map(({ file, status, registry, name, version }) => ({
@@ -42,6 +64,7 @@ describe('the command in a GitHub Actions job', () => {
             version,
           })),
           summary: run.summary.replace(/127\.0\.0\.1:\d+/g, 'HOST').replace(/expires [^)]+/g, ''),
+          wire: pypi.requests.map((r) => `${r.method} ${r.path}`),
         });
       } finally {
         await pypi.close();

@@ -118,23 +118,33 @@ describe('crates.io end to end (bundled action on Node 24)', () => {
     }
   });
 
-  it('a version there with other bytes stops the run before anything is sent, with or without skip-existing', async () => {
+  it('a version there with other bytes stops the run before anything is sent; skip-existing skips it with a warning', async () => {
     assert.equal((await run()).code, 0);
     const stored = cio.crates.get('tp_sample')?.versions.get('0.1.0');
     assert.ok(stored);
     stored.cksum = 'f'.repeat(64);
-    for (const inputs of [{ 'skip-existing': 'true' }, { 'skip-existing': 'false' }]) {
-      cio.events.length = 0;
-      const refused = await run({ inputs });
-      assert.equal(refused.code, 1);
-      assert.deepEqual(timeline(), ['lookup 200']);
-      assert.match(
-        refused.stdout,
-        /tp-sample-0\.1\.0\.crate: crates\.io .* already holds tp-sample-0\.1\.0\.crate for tp-sample 0\.1\.0, with other content/,
-      );
-      assert.match(refused.stdout, /nothing was sent/);
-      assertNoLeaks(refused);
-    }
+    cio.events.length = 0;
+    const refused = await run({ inputs: { 'skip-existing': 'false' } });
+    assert.equal(refused.code, 1);
+    assert.deepEqual(timeline(), ['lookup 200']);
+    assert.match(
+      refused.stdout,
+      /tp-sample-0\.1\.0\.crate: crates\.io .* already holds tp-sample-0\.1\.0\.crate for tp-sample 0\.1\.0, with other content/,
+    );
+    assert.match(refused.stdout, /nothing was sent/);
+    assertNoLeaks(refused);
+
+    cio.events.length = 0;
+    const skipped = await run({ inputs: { 'skip-existing': 'true' } });
+    assert.equal(skipped.code, 0, skipped.stdout);
+    assert.deepEqual(timeline(), ['lookup 200'], 'no exchange, no publish');
+    assert.equal(skipped.published[0]?.status, 'skipped');
+    assert.match(
+      skipped.published[0]?.note ?? '',
+      /with other content \(sha256 ours [0-9a-f]{64}, crates\.io.*'s f{64}\); skipped under skip-existing/,
+    );
+    assert.match(skipped.stdout, /::warning::tp-sample-0\.1\.0\.crate: .*with other content/);
+    assertNoLeaks(skipped);
   });
 
   it('reads the duplicate answer when the lookup could not tell: skipped under skip-existing, explained without', async () => {

@@ -126,19 +126,27 @@ describe('npm end to end (bundled action on Node 24)', () => {
     assertNoLeaks(result);
   });
 
-  it('a version published from other bytes stops the run before anything is sent, with or without skip-existing', async () => {
+  it('a version published from other bytes stops the run before anything is sent; skip-existing skips it with a warning', async () => {
     registry.addPackage('tp-sample', ['0.0.1', '0.1.0']);
-    for (const inputs of [{ 'skip-existing': 'false' }, { 'skip-existing': 'true' }]) {
-      const refused = await run({ files: [FIXTURE], inputs });
-      assert.equal(refused.code, 1);
-      assert.match(
-        refused.stdout,
-        /tp-sample-0\.1\.0\.tgz: npm .* already holds tp-sample-0\.1\.0\.tgz for tp-sample 0\.1\.0, with other content/,
-      );
-      assert.match(refused.stdout, /nothing was sent/);
-      assertNoLeaks(refused);
-    }
-    assert.equal(registry.documents.length, 0);
+    const refused = await run({ files: [FIXTURE], inputs: { 'skip-existing': 'false' } });
+    assert.equal(refused.code, 1);
+    assert.match(
+      refused.stdout,
+      /tp-sample-0\.1\.0\.tgz: npm .* already holds tp-sample-0\.1\.0\.tgz for tp-sample 0\.1\.0, with other content/,
+    );
+    assert.match(refused.stdout, /nothing was sent/);
+    assertNoLeaks(refused);
+
+    const skipped = await run({ files: [FIXTURE], inputs: { 'skip-existing': 'true' } });
+    assert.equal(skipped.code, 0, skipped.stdout);
+    assert.equal(skipped.published[0]?.status, 'skipped');
+    assert.match(
+      skipped.published[0]?.note ?? '',
+      new RegExp(`with other content \\(sha1 ours ${sha('sha1', FIXTURE, 'hex')}, npm.*'s [0-9a-f]{40}\\)`),
+    );
+    assert.match(skipped.stdout, /::warning::tp-sample-0\.1\.0\.tgz: .*with other content/);
+    assertNoLeaks(skipped);
+    assert.equal(registry.documents.length, 0, 'nothing was sent');
   });
 
   it('an identical re-run is skipped with or without skip-existing, after a public read alone', async () => {
@@ -298,12 +306,22 @@ describe('npm end to end (bundled action on Node 24)', () => {
     assert.equal(result.code, 1);
     assert.match(result.stdout, /npm cannot restrict access to unscoped packages/);
 
+    registry.reads.length = 0;
     const ok = await runAction({
       files: [FIXTURE, scoped],
       inputs: { 'repository-url': registry.url, token, tag: 'next' },
     });
     assert.equal(ok.code, 0, ok.stdout);
     assert.match(ok.stdout, /::notice::Publishing to npm \(127\.0\.0\.1:\d+\) with a long-lived token/);
+    // The lookup of what the registry holds comes before any upload: both packuments, read with no token.
+    assert.deepEqual(
+      registry.reads
+        .slice(0, 2)
+        .map((r) => r.authorization)
+        .sort(),
+      [undefined, undefined],
+      'the lookup before the upload is a public read: the password is not sent with it',
+    );
     assert.equal(issuer.requests.length, requests, 'no OIDC token requested');
     assert.equal(registry.exchanges.length, 0);
     assert.deepEqual(

@@ -68,13 +68,25 @@ describe('parallel uploads (bundled action on Node 24)', () => {
     );
     assert.ok(result.published.every((p) => p.status === 'uploaded'));
     assertNoLeaks(result);
+  });
 
-    pypi.inFlight.max = 0;
-    const one = await run({
-      inputs: { 'max-parallel': '1' },
-      files: [wheels[0] as string, wheels[1] as string],
-    });
+  it('max-parallel: 1 sends one file at a time, each after the one before was answered', async () => {
+    // A new release of four wheels: after the first, three could go together under the default of 4.
+    const release = await Promise.all(
+      ['cp39', 'cp310', 'cp311', 'cp312'].map((pyTag) =>
+        makeWheel(fs.mkdtempSync(path.join(work, 'one-')), { name: 'tp-sample', version: '0.2.0', pyTag }),
+      ),
+    );
+    const one = await run({ inputs: { 'max-parallel': '1' }, files: release });
     assert.equal(one.code, 0, one.stdout);
+    assert.equal(pypi.uploads.length, 4);
+    assert.equal(pypi.inFlight.max, 1, 'never two uploads at once');
+    pypi.uploads.forEach((upload, i) => {
+      const before = pypi.uploads[i - 1];
+      if (before) assert.ok(upload.startedAt >= before.answeredAt, `${upload.file?.filename} waited`);
+    });
+    assert.equal(pypi.minted.length, 1);
+    assertNoLeaks(one);
   });
 
   it("a refused file stops the release's files that have not started; those under way finish; each file is reported once", async () => {

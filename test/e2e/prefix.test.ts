@@ -82,13 +82,26 @@ describe('prefix.dev end to end (bundled action on Node 24)', () => {
     assertNoLeaks(again);
   });
 
-  it('a file there with other bytes stops the run before anything is sent', async () => {
+  it('a file there with other bytes stops the run before anything is sent; skip-existing skips it with a warning', async () => {
     pfx.store('tp-channel', 'tp-sample-0.1.0-0.conda', Buffer.from('other bytes'));
-    const refused = await run({ inputs: { 'skip-existing': 'true' } });
+    const refused = await run();
     assert.equal(refused.code, 1);
     assert.deepEqual(timeline(), ['lookup 200']);
     assert.match(refused.stdout, /tp-sample-0\.1\.0-0\.conda.*with other content/);
     assertNoLeaks(refused);
+
+    pfx.events.length = 0;
+    const skipped = await run({ inputs: { 'skip-existing': 'true' } });
+    assert.equal(skipped.code, 0, skipped.stdout);
+    const conda = skipped.published.find((p) => p.file === 'tp-sample-0.1.0-0.conda');
+    assert.equal(conda?.status, 'skipped');
+    assert.match(conda?.note ?? '', /with other content \(sha256 ours [0-9a-f]{64}, .*'s [0-9a-f]{64}\)/);
+    assert.ok(
+      skipped.published.filter((p) => p.file !== conda?.file).every((p) => p.status === 'uploaded'),
+      'the other file goes up',
+    );
+    assert.deepEqual(timeline(), ['lookup 200', 'exchange 200', 'upload 200'], 'one upload: the other file');
+    assertNoLeaks(skipped);
   });
 
   it('a damaged package is refused before any request, the OIDC token included', async () => {

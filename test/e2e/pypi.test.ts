@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
@@ -44,6 +45,8 @@ async function publishAnotherBuild(): Promise<string> {
   return makeWheel(tmp(), { name: 'tp-sample', version: '0.2.0', description: 'second build' });
 }
 
+const sha256Of = (file: string) => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+
 /** The requests the index saw, as `METHOD path`. */
 const requestLine = () => pypi.requests.map((r) => `${r.method} ${r.path}`);
 
@@ -78,20 +81,53 @@ describe('PyPI end to end (bundled action on Node 24)', () => {
     assertNoLeaks(result);
   });
 
-  it('a file there with other content stops the run before anything is sent, with or without skip-existing', async () => {
+  it('a file there with other content stops the run before anything is sent without skip-existing', async () => {
     const second = await publishAnotherBuild();
-    for (const inputs of [{ 'skip-existing': 'false' }, { 'skip-existing': 'true' }]) {
+    pypi.requests.length = 0;
+    const refused = await run({ files: [second], inputs: { 'skip-existing': 'false' } });
+    assert.equal(refused.code, 1);
+    assert.deepEqual(requestLine(), ['GET /pypi/tp-sample/0.2.0/json'], 'nothing but the lookup');
+    assert.match(
+      refused.stdout,
+      /tp_sample-0\.2\.0-py3-none-any\.whl: PyPI already holds tp_sample-0\.2\.0-py3-none-any\.whl for tp-sample 0\.2\.0, with other content \(http:\/\/127\.0\.0\.1:\d+\/packages\/tp_sample-0\.2\.0-py3-none-any\.whl\)/,
+    );
+    assert.match(refused.stdout, /nothing was sent/);
+    assert.match(refused.stdout, /Bump the version/);
+    assertNoLeaks(refused);
+  });
+
+  it('with skip-existing, a file there with other content is skipped as twine skips it: a warning with both digests, nothing sent (action and command)', async () => {
+    const second = await publishAnotherBuild();
+    const stored = pypi.files.get('tp_sample-0.2.0-py3-none-any.whl')?.sha256;
+    const ours = sha256Of(second);
+    assert.ok(stored && stored !== ours);
+    for (const command of [false, true]) {
       pypi.requests.length = 0;
-      const refused = await run({ files: [second], inputs });
-      assert.equal(refused.code, 1);
-      assert.deepEqual(requestLine(), ['GET /pypi/tp-sample/0.2.0/json'], 'nothing but the lookup');
-      assert.match(
-        refused.stdout,
-        /tp_sample-0\.2\.0-py3-none-any\.whl: PyPI already holds tp_sample-0\.2\.0-py3-none-any\.whl for tp-sample 0\.2\.0, with other content \(http:\/\/127\.0\.0\.1:\d+\/packages\/tp_sample-0\.2\.0-py3-none-any\.whl\)/,
+      const skipped = await run(
+        command
+          ? { files: [second], commandArgs: ['--repository-url', pypi.uploadUrl, '--skip-existing'] }
+          : { files: [second], inputs: { 'skip-existing': 'true', wait: 'true', 'wait-timeout': '5' } },
       );
-      assert.match(refused.stdout, /nothing was sent/);
-      assert.match(refused.stdout, /Bump the version/);
-      assertNoLeaks(refused);
+      assert.equal(skipped.code, 0, skipped.stdout);
+      assert.deepEqual(
+        requestLine(),
+        ['GET /pypi/tp-sample/0.2.0/json'],
+        'the lookup alone: no exchange, no upload, and (with wait) no wait for bytes that are not ours',
+      );
+      assert.deepEqual(
+        skipped.published.map((p) => [p.file, p.status]),
+        [['tp_sample-0.2.0-py3-none-any.whl', 'skipped']],
+      );
+      const note = skipped.published[0]?.note ?? '';
+      assert.match(note, /with other content/);
+      assert.ok(note.includes(`sha256 ours ${ours}`) && note.includes(`PyPI's ${stored}`), note);
+      assert.match(
+        skipped.stdout,
+        new RegExp(
+          `::warning::tp_sample-0\\.2\\.0-py3-none-any\\.whl: PyPI already holds .* with other content \\(sha256 ours ${ours}, PyPI's ${stored}\\); skipped under skip-existing`,
+        ),
+      );
+      assertNoLeaks(skipped);
     }
   });
 
@@ -204,10 +240,10 @@ describe('PyPI end to end (bundled action on Node 24)', () => {
       assertNoLeaks(rerun);
     });
 
-    it('another sdist there is named, and nothing is sent', async () => {
+    it('another sdist there is named, and nothing is sent; with skip-existing it is skipped, with a warning', async () => {
       legacySdist('e'.repeat(64));
       pypi.requests.length = 0;
-      const refused = await run({ inputs: { 'skip-existing': 'true' } });
+      const refused = await run();
       assert.equal(refused.code, 1);
       assert.match(
         refused.stdout,
@@ -215,6 +251,25 @@ describe('PyPI end to end (bundled action on Node 24)', () => {
       );
       assert.deepEqual(requestLine(), ['GET /pypi/tp-sample/0.1.0/json']);
       assert.equal(pypi.uploads.length, 0);
+
+      const skipped = await run({ inputs: { 'skip-existing': 'true' } });
+      assert.equal(skipped.code, 0, skipped.stdout);
+      assert.deepEqual(
+        skipped.published.map((p) => [p.file, p.status]),
+        [
+          ['tp-sample-0.1.0.tar.gz', 'skipped'],
+          ['tp_sample-0.1.0-py3-none-any.whl', 'uploaded'],
+        ],
+      );
+      assert.match(
+        skipped.published[0]?.note ?? '',
+        /already holds tp-sample-0\.1\.0\.tar\.gz with other content/,
+      );
+      assert.deepEqual(
+        pypi.uploads.map((u) => u.file?.filename),
+        ['tp_sample-0.1.0-py3-none-any.whl'],
+        'the twin sdist is not sent',
+      );
     });
 
     it('without the lookup the index refuses the renamed sdist as a second one, as PyPI does', async () => {
@@ -382,6 +437,16 @@ describe('PyPI end to end (bundled action on Node 24)', () => {
     assert.equal(result.code, 0, result.stdout);
     assert.match(result.stdout, /::notice::Publishing to PyPI with a long-lived token/);
     assert.equal(issuer.requests.length, requestsBefore, 'no OIDC token requested');
+    const reads = pypi.requests.filter((r) => r.method === 'GET');
+    assert.deepEqual(
+      reads.map((r) => [r.path, r.authorization]),
+      [['/pypi/tp-sample/0.1.0/json', undefined]],
+      'the lookup before the upload is a public read: the password is not sent with it',
+    );
+    assert.ok(
+      pypi.uploads.length === 2 && pypi.uploads.every((u) => u.headers.authorization?.startsWith('Basic ')),
+      'the uploads carry it',
+    );
     assert.ok(wasMasked(result, token));
     assert.deepEqual(findLeaks(result, [token, value]), []);
   });
@@ -414,6 +479,52 @@ describe('PyPI end to end (bundled action on Node 24)', () => {
     });
     assert.equal(result.code, 1);
     assert.match(result.stdout, /pull request from a fork/);
+  });
+
+  it('refuses package files left in subfolders (download-artifact without merge-multiple) before any request, action and command', async () => {
+    const issued = issuer.issued.length;
+    const nest = (workspace: string) => {
+      const wheels = path.join(workspace, 'dist', 'wheels-linux');
+      fs.mkdirSync(wheels);
+      fs.copyFileSync(WHEEL, path.join(wheels, path.basename(WHEEL)));
+      fs.writeFileSync(path.join(wheels, 'SHA256SUMS'), 'not a package\n');
+    };
+    for (const command of [false, true]) {
+      const refused = await run({
+        files: [SDIST],
+        prepare: nest,
+        ...(command && { commandArgs: ['--repository-url', pypi.uploadUrl] }),
+      });
+      assert.equal(refused.code, 1, refused.stdout);
+      assert.match(refused.stdout, /packages-dir 'dist' has package files in subfolders \(wheels-linux\/\)/);
+      assert.match(refused.stdout, /wheels-linux\/tp_sample-0\.1\.0-py3-none-any\.whl/);
+      assert.match(refused.stdout, /merge-multiple: true/);
+      assert.doesNotMatch(refused.stdout, /SHA256SUMS/, 'a file that is no package is not named');
+      assert.deepEqual(refused.published, []);
+    }
+    assert.deepEqual(pypi.requests, [], 'nothing reached the index');
+    assert.equal(issuer.issued.length, issued, 'no ID token was asked for');
+
+    const onlyFolders = await run({
+      files: [],
+      prepare: (w) => fs.mkdirSync(path.join(w, 'dist', 'provenance')),
+    });
+    assert.equal(onlyFolders.code, 1);
+    assert.match(onlyFolders.stdout, /holds no files to publish, only subfolders \(provenance\/\)/);
+    assert.match(onlyFolders.stdout, /merge-multiple: true/);
+  });
+
+  it('publishes beside a subfolder that holds no package (signatures, checksums)', async () => {
+    const result = await run({
+      prepare: (workspace) => {
+        const side = path.join(workspace, 'dist', 'signatures');
+        fs.mkdirSync(side);
+        fs.writeFileSync(path.join(side, 'tp_sample-0.1.0-py3-none-any.whl.sigstore'), '{}');
+        fs.writeFileSync(path.join(side, 'SHA256SUMS'), 'x\n');
+      },
+    });
+    assert.equal(result.code, 0, result.stdout);
+    assert.deepEqual([...pypi.files.keys()], ['tp_sample-0.1.0.tar.gz', 'tp_sample-0.1.0-py3-none-any.whl']);
   });
 
   it('refuses plain http off loopback and bad inputs with one clear line each', async () => {

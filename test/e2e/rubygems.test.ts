@@ -96,23 +96,31 @@ describe('RubyGems end to end (bundled action on Node 24)', () => {
     );
   });
 
-  it('a version there with other bytes stops the run before anything is sent, with or without skip-existing', async () => {
+  it('a version there with other bytes stops the run before anything is sent; skip-existing skips it with a warning', async () => {
     assert.equal((await run()).code, 0);
     const [stored] = rubygems.versions.values();
     assert.ok(stored);
     stored.sha256 = 'e'.repeat(64);
     const pushes = rubygems.pushes.length;
-    for (const inputs of [{ 'skip-existing': 'true' }, { 'skip-existing': 'false' }]) {
-      const refused = await run({ inputs });
-      assert.equal(refused.code, 1);
-      assert.match(
-        refused.stdout,
-        /tp_sample-0\.1\.0\.gem: RubyGems .* already holds tp_sample-0\.1\.0\.gem for tp_sample 0\.1\.0, with other content/,
-      );
-      assert.match(refused.stdout, /Bump the version/);
-      assertNoLeaks(refused);
-    }
-    assert.equal(rubygems.pushes.length, pushes);
+    const refused = await run({ inputs: { 'skip-existing': 'false' } });
+    assert.equal(refused.code, 1);
+    assert.match(
+      refused.stdout,
+      /tp_sample-0\.1\.0\.gem: RubyGems .* already holds tp_sample-0\.1\.0\.gem for tp_sample 0\.1\.0, with other content/,
+    );
+    assert.match(refused.stdout, /Bump the version/);
+    assertNoLeaks(refused);
+
+    const skipped = await run({ inputs: { 'skip-existing': 'true' } });
+    assert.equal(skipped.code, 0, skipped.stdout);
+    assert.equal(skipped.published[0]?.status, 'skipped');
+    assert.match(
+      skipped.published[0]?.note ?? '',
+      /with other content \(sha256 ours [0-9a-f]{64}, RubyGems.*'s e{64}\); skipped under skip-existing/,
+    );
+    assert.match(skipped.stdout, /::warning::tp_sample-0\.1\.0\.gem: .*with other content/);
+    assertNoLeaks(skipped);
+    assert.equal(rubygems.pushes.length, pushes, 'nothing was pushed');
   });
 
   it('refuses a repush the lookup could not see (a yanked version) without skip-existing', async () => {
@@ -175,14 +183,24 @@ describe('RubyGems end to end (bundled action on Node 24)', () => {
     assert.equal(rubygems.exchanges, 0);
   });
 
-  it('sends files of two ecosystems each to its own registry under registry: auto', async () => {
+  it('files of two ecosystems under registry: auto with a repository-url: an input error, and nothing on the wire', async () => {
+    // Each ecosystem goes to its own public instance (planned in test/unit/plan.test.ts); repository-url can
+    // name one instance only, so with two registries planned the run stops before any request.
+    const issued = issuer.requests.length;
     const result = await runAction({
       files: [GEM, path.join(FIXTURES, 'pypi/tp_sample-0.1.0-py3-none-any.whl')],
       oidc: { requestUrl: issuer.requestUrl, requestToken: issuer.requestToken },
-      inputs: { 'repository-url': rubygems.url, 'dry-run': 'true' },
+      inputs: { 'repository-url': rubygems.url },
     });
-    // repository-url can only name one instance: with two registries planned it is an input error.
     assert.equal(result.code, 1);
-    assert.match(result.stdout, /can only apply to one registry/);
+    assert.match(
+      result.stdout,
+      /holds files for pypi and rubygems, but 'repository-url' can only apply to one registry/,
+    );
+    assert.deepEqual(rubygems.reads, [], 'no lookup');
+    assert.equal(rubygems.exchanges, 0);
+    assert.equal(rubygems.pushes.length, 0);
+    assert.equal(issuer.requests.length, issued, 'no ID token asked for');
+    assert.deepEqual(result.published, []);
   });
 });

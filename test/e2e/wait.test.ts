@@ -7,11 +7,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startCratesIo } from '../fakes/crates.ts';
+import { makeCrate, startCratesIo } from '../fakes/crates.ts';
+import { makeGem } from '../fakes/gem.ts';
 import { type Issuer, startIssuer } from '../fakes/issuer.ts';
 import { defaultPublisher, startNpm } from '../fakes/npm.ts';
 import { startNuGet } from '../fakes/nuget.ts';
 import { makeNupkg } from '../fakes/nupkg.ts';
+import { startPrefixDev } from '../fakes/prefix.ts';
 import { startPyPI } from '../fakes/pypi.ts';
 import { startRubyGems } from '../fakes/rubygems.ts';
 import { type ActionRun, FIXTURES, findLeaks, type RunOptions, runAction } from '../helpers/action.ts';
@@ -21,6 +23,8 @@ const WHEEL = path.join(FIXTURES, 'pypi/tp_sample-0.1.0-py3-none-any.whl');
 const GEM = path.join(FIXTURES, 'rubygems/tp_sample-0.1.0.gem');
 const CRATE = path.join(FIXTURES, 'crates/tp-sample-0.1.0.crate');
 const NPM = path.join(FIXTURES, 'npm/tp-sample-0.1.0.tgz');
+const CONDA = path.join(FIXTURES, 'conda/tp-sample-0.1.0-0.conda');
+const TAR_BZ2 = path.join(FIXTURES, 'conda/tp-sample-0.1.0-0.tar.bz2');
 /** The lag every emulator's read gets here: long enough that a run which does not wait is seen to finish first. */
 const LAG_MS = 2_500;
 
@@ -39,6 +43,9 @@ after(async () => {
 function run(opts: RunOptions): Promise<ActionRun> {
   return runAction({ oidc: { requestUrl: issuer.requestUrl, requestToken: issuer.requestToken }, ...opts });
 }
+
+/** Long ago, for a version published before the run: every read shows it at once. */
+const LONG_AGO = new Date('2020-01-01T00:00:00Z');
 
 /** Every entry was published, is marked installable, and became so no earlier than the read's lag. */
 function assertAvailableAfterLag(result: ActionRun, minted: string[]): void {
@@ -232,6 +239,100 @@ describe('wait until installable (bundled action on Node 24)', () => {
       assert.equal(pypi.requests.filter((r) => r.path.startsWith('/simple/')).length, 0);
     } finally {
       await pypi.close();
+    }
+  });
+});
+
+// Answers that are 200 and list part of the run: the sdist and not yet the wheel, one conda file and not the
+// other, an older version and not the new one. A check that takes any 200 (or any one file) for the whole
+// release would say "installable" at the first poll, before the lag: each entry must wait for it.
+describe('wait until installable, on answers that list part of the run', () => {
+  it('PyPI: the simple page lists the sdist, and the wheel only after its own lag', async () => {
+    const pypi = await startPyPI({ issuer });
+    try {
+      pypi.laterMs.set('tp_sample-0.1.0-py3-none-any.whl', LAG_MS);
+      const result = await run({
+        files: [SDIST, WHEEL],
+        inputs: { 'repository-url': pypi.uploadUrl, attestations: 'false', wait: 'true' },
+      });
+      assertAvailableAfterLag(result, pypi.minted);
+      const reads = pypi.requests.filter((r) => r.path === '/simple/tp-sample/');
+      assert.ok(reads.length >= 2, 'polled past a page that listed the sdist alone');
+    } finally {
+      await pypi.close();
+    }
+  });
+
+  it('prefix.dev: repodata.json lists the .conda, and the .tar.bz2 only after its own lag', async () => {
+    const pfx = await startPrefixDev({ issuer });
+    try {
+      pfx.laterMs.set('tp-sample-0.1.0-0.tar.bz2', LAG_MS);
+      const result = await run({
+        files: [CONDA, TAR_BZ2],
+        inputs: { 'repository-url': pfx.url, channel: 'tp-channel', wait: 'true' },
+      });
+      assertAvailableAfterLag(result, pfx.minted);
+      const answered = pfx.events.filter((e) => e.type === 'lookup').map((e) => e.status);
+      assert.ok(answered.filter((status) => status === 200).length >= 2, `polled: ${answered}`);
+    } finally {
+      await pfx.close();
+    }
+  });
+
+  it('RubyGems: the compact index and the versions API list an older version, the new one after the lag', async () => {
+    for (const compactIndex of [true, false]) {
+      const rubygems = await startRubyGems({ issuer });
+      try {
+        rubygems.compactIndex = compactIndex;
+        const old = await makeGem(work, { name: 'tp_sample', version: '0.0.1' });
+        const inputs = { 'repository-url': rubygems.url };
+        assert.equal((await run({ files: [old], inputs })).code, 0);
+        assert.equal(rubygems.versions.size, 1);
+        for (const v of rubygems.versions.values()) v.createdAt = LONG_AGO.toISOString();
+        rubygems.readDelayMs = { info: LAG_MS, versionsJson: LAG_MS };
+        const result = await run({ files: [GEM], inputs: { ...inputs, wait: 'true' } });
+        assertAvailableAfterLag(result, rubygems.minted);
+      } finally {
+        await rubygems.close();
+      }
+    }
+  });
+
+  it('crates.io: the sparse index file lists an older version, the new one after the lag', async () => {
+    const crates = await startCratesIo({ issuer });
+    try {
+      const old = await makeCrate(work, {
+        name: 'tp-sample',
+        version: '0.0.1',
+        manifest: '[package]\nname = "tp-sample"\nversion = "0.0.1"\ndescription = "d"\nlicense = "MIT"\n',
+      });
+      const inputs = { 'repository-url': crates.url };
+      assert.equal((await run({ files: [old], inputs })).code, 0);
+      for (const v of crates.crates.get('tp_sample')?.versions.values() ?? [])
+        v.createdAt = LONG_AGO.toISOString();
+      crates.indexDelayMs = LAG_MS;
+      const result = await run({ files: [CRATE], inputs: { ...inputs, wait: 'true' } });
+      assertAvailableAfterLag(result, crates.minted);
+    } finally {
+      await crates.close();
+    }
+  });
+
+  it('NuGet: the flat container lists an older version, the new one after the lag', async () => {
+    const nuget = await startNuGet({ issuer });
+    try {
+      const inputs = { 'repository-url': nuget.url, user: 'octocat' };
+      const old = await makeNupkg(work, { id: 'TpWait', version: '0.9.0' });
+      assert.equal((await run({ files: [old], inputs })).code, 0);
+      const stored = [...(nuget.packages.get('tpwait')?.versions.values() ?? [])];
+      assert.equal(stored.length, 1);
+      for (const v of stored) v.pushedAt = LONG_AGO.getTime();
+      nuget.listingDelayMs = LAG_MS;
+      const nupkg = await makeNupkg(work, { id: 'TpWait', version: '1.0.0' });
+      const result = await run({ files: [nupkg], inputs: { ...inputs, wait: 'true' } });
+      assertAvailableAfterLag(result, nuget.minted);
+    } finally {
+      await nuget.close();
     }
   });
 });

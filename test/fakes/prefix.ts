@@ -81,6 +81,8 @@ export interface PrefixDev {
   subdir: string;
   /** How long after an upload repodata.json lists the file (the CDN in front of repo.prefix.dev). */
   repodataDelayMs: number;
+  /** More lag for some files, by name: files show one by one, so repodata.json can list one and not another. */
+  laterMs: Map<string, number>;
   mintFaults: Fault[];
   uploadFaults: Fault[];
   /** Answer the exchange with this body (a login page, say) instead of a token. */
@@ -247,7 +249,9 @@ export async function startPrefixDev(opts: { issuer: Issuer; audience?: string }
     subdir: string,
   ) {
     const files = prefix.channels.get(channel)?.get(subdir);
-    const visible = [...(files ?? [])].filter(([, f]) => visibleOn(f.storedAt, prefix.repodataDelayMs));
+    const visible = [...(files ?? [])].filter(([file, f]) =>
+      visibleOn(f.storedAt, prefix.repodataDelayMs + (prefix.laterMs.get(file) ?? 0)),
+    );
     if (visible.length === 0) {
       prefix.events.push({ type: 'lookup', status: 404 });
       return send(res, 404, 'Not Found');
@@ -294,6 +298,7 @@ export async function startPrefixDev(opts: { issuer: Issuer; audience?: string }
     events: [],
     subdir: 'noarch',
     repodataDelayMs: 0,
+    laterMs: new Map(),
     mintFaults: [],
     uploadFaults: [],
     mintAnswer: undefined,

@@ -109,6 +109,11 @@ export interface PyPI {
   faults: { audience: Fault[]; mint: Fault[]; upload: Fault[]; lookup: Fault[]; simple: Fault[] };
   /** How long after an upload a file shows on the simple page (CDN purge) and in the JSON API, each its own. */
   readDelayMs: { simple: number; json: number };
+  /**
+   * More lag for some files, by name, on both reads: files show one by one, so an answer can list the sdist and
+   * not yet the wheel, as a CDN purge that reached one file's page entry first.
+   */
+  laterMs: Map<string, number>;
   /** Sent as Retry-After with 429 faults. */
   retryAfterSeconds?: number;
   /** Benchmark mode: uploads are drained and answered 200, nothing checked, hashed or recorded. */
@@ -767,7 +772,11 @@ export async function startPyPI(opts: {
     // Only a successful exchange burns the jti.
     usedJti.add(String(claims.jti));
     const token = `pypi-${randomBytes(48).toString('base64url')}`;
-    const expires = now() + pypi.tokenLifetimeSeconds;
+    // The exact instant, where Warehouse sends whole seconds (int(time.time()) + lifetime, up to a second
+    // short). Rounded down here, a lifetime set just past a client's refresh margin was inside it at the
+    // first upload whenever the mint fell late in its second, and a test's count of exchanges depended on
+    // that millisecond.
+    const expires = Date.now() / 1000 + pypi.tokenLifetimeSeconds;
     tokens.set(token, { notBefore: now(), expires, fromGitLab, fromCircleCi });
     pypi.minted.push(token);
     return { success: true, token, expires };
@@ -795,7 +804,9 @@ export async function startPyPI(opts: {
     const project = pypi.publisher.projects.find((p) => normalizeName(p) === normalized);
     if (!project)
       refuse(403, `Invalid API Token: OIDC scoped token is not valid for project ${pyRepr(name)}`);
-    if (now() < token.notBefore || now() >= token.expires) refuse(403, 'Invalid API Token: token is expired');
+    // Against the exact instant, as `expires` is stated (see the mint).
+    if (now() < token.notBefore || Date.now() / 1000 >= token.expires)
+      refuse(403, 'Invalid API Token: token is expired');
 
     checkExtension(file.filename, filetype);
     if (!file.contentType || file.contentType.startsWith('image/')) refuse(400, 'Invalid distribution file.');
@@ -894,12 +905,16 @@ export async function startPyPI(opts: {
     });
   }
 
+  /** Whether a read with this lag shows the file yet: the lag, and the file's own on top. */
+  const shown = (filename: string, f: StoredFile, delayMs: number) =>
+    visibleOn(f.storedAt ?? 0, delayMs + (pypi.laterMs.get(filename) ?? 0));
+
   /** A release's files as Warehouse's JSON API lists them (`urls`), matched by normalized version. */
   function releaseFiles(project: string, version: string) {
     const key = parseVersion(decodeURIComponent(version))?.key;
     return [...pypi.files]
       .filter(([, f]) => f.project === project && parseVersion(f.version)?.key === key)
-      .filter(([, f]) => visibleOn(f.storedAt ?? 0, pypi.readDelayMs.json))
+      .filter(([filename, f]) => shown(filename, f, pypi.readDelayMs.json))
       .map(([filename, f]) => ({
         version: f.version,
         json: {
@@ -918,7 +933,7 @@ export async function startPyPI(opts: {
     if (name !== project)
       return page(req, res, 301, 'Moved Permanently', { location: `/simple/${project}/` });
     const files = [...pypi.files].filter(
-      ([, f]) => f.project === project && visibleOn(f.storedAt ?? 0, pypi.readDelayMs.simple),
+      ([filename, f]) => f.project === project && shown(filename, f, pypi.readDelayMs.simple),
     );
     if (files.length === 0) return page(req, res, 404);
     const url = (filename: string, f: StoredFile) => `${pypi.origin}/packages/${filename}#sha256=${f.sha256}`;
@@ -1115,6 +1130,7 @@ export async function startPyPI(opts: {
     existingProjects: new Set(),
     faults: { audience: [], mint: [], upload: [], lookup: [], simple: [] },
     readDelayMs: { simple: 0, json: 0 },
+    laterMs: new Map(),
     sink: false,
     provenance: new Map(),
     releases: new Map(),

@@ -35,6 +35,7 @@ export interface ActionRun {
     name: string;
     version: string;
     error?: string;
+    note?: string;
   }[];
   /** Wall time of the action's process (with its wrapper), from spawn to exit. */
   ms: number;

@@ -203,6 +203,22 @@ test('pypi mint: a good JWT gets a 15-minute token', async (t) => {
   assert.deepEqual(pypi.minted, [body.token]);
 });
 
+test('pypi mint: expires is the lifetime set from the mint, to the millisecond', async (t) => {
+  // A lifetime set just past the client's refresh margin must stay past it at the mint: whole seconds
+  // rounded down took up to a second off, and the first upload found a fresh token expiring.
+  const pypi = await startRegistry(t);
+  pypi.tokenLifetimeSeconds = 121;
+  for (let i = 0; i < 5; i++) {
+    const token = await jwt();
+    const before = Date.now();
+    const { body } = await mint(pypi, token);
+    const expiresMs = Number(body.expires) * 1000;
+    assert.ok(expiresMs >= before + 121_000, `expires ${body.expires}, minted at ${before}`);
+    assert.ok(expiresMs <= Date.now() + 121_000, `expires ${body.expires}: no later than the lifetime`);
+    await sleep(137);
+  }
+});
+
 test('pypi mint: a JWT signed by another key is an invalid token', async (t) => {
   const pypi = await startRegistry(t);
   const good = await jwt();

@@ -356,6 +356,54 @@ describe('zip entries against their central directory', () => {
   });
 });
 
+describe('zip entries against each other and the unpacked limit', () => {
+  /** A wheel-named zip of the entries, as yazl writes it with known sizes: stored, or deflated. */
+  async function zipOf(entries: [string, Buffer][], compress = false): Promise<string> {
+    const zip = new ZipFile();
+    for (const [name, bytes] of entries) zip.addBuffer(bytes, name, { compress });
+    zip.end();
+    const chunks: Buffer[] = [];
+    for await (const chunk of zip.outputStream) chunks.push(chunk as Buffer);
+    return copy(WHEEL, Buffer.concat(chunks));
+  }
+
+  it('two entries whose data overlap: the first runs over the header of the next', async () => {
+    const intact = await zipOf([
+      ['tp_sample/a.txt', Buffer.from('a'.repeat(64))],
+      ['tp_sample/b.txt', Buffer.from('b'.repeat(64))],
+    ]);
+    await verifyIntact(intact);
+    const overlapping = edited(intact, (bytes) => {
+      const { local, central } = zipHeaders(bytes, 'tp_sample/a.txt');
+      assert.equal(bytes.readUInt16LE(local + 6) & 0x08, 0, 'sizes in the local header, no descriptor');
+      // Both headers agree on the longer size, which reaches into b.txt's data: only the positions tell.
+      for (const at of [local + 18, local + 22, central + 20, central + 24])
+        bytes.writeUInt32LE(bytes.readUInt32LE(at) + 128, at);
+    });
+    await assertRefused(overlapping, /entries tp_sample\/a\.txt and tp_sample\/b\.txt overlap/);
+  });
+
+  it('entries that declare more than 4 GiB in all, refused before anything is inflated', async () => {
+    const declared = 0xf000_0000; // 3.75 GiB each: two of them pass 4 GiB; below ZIP64's 0xffffffff marker.
+    const bomb = edited(
+      await zipOf(
+        [
+          ['tp_sample/a.bin', Buffer.alloc(64)],
+          ['tp_sample/b.bin', Buffer.alloc(64)],
+        ],
+        true,
+      ),
+      (bytes) => {
+        for (const name of ['tp_sample/a.bin', 'tp_sample/b.bin']) {
+          const { local, central } = zipHeaders(bytes, name);
+          for (const at of [local + 22, central + 24]) bytes.writeUInt32LE(declared, at);
+        }
+      },
+    );
+    await assertRefused(bomb, /unpacks to more than 4294967296 bytes, more than any registry accepts/);
+  });
+});
+
 describe('a gem’s members', () => {
   /** The fixture gem with one member's bytes replaced, packed again as a plain tar. */
   async function gemWith(member: string, change: (bytes: Buffer) => Buffer): Promise<string> {
