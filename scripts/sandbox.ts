@@ -1,5 +1,5 @@
 // Runs the bundled action end to end with no account: a local OIDC issuer, a mocked Sigstore (Fulcio + Rekor)
-// and emulators of PyPI (verifying PEP 740 attestations), RubyGems, crates.io, npm and NuGet on 127.0.0.1, the
+// and emulators of PyPI (verifying PEP 740 attestations), RubyGems, crates.io, npm, NuGet and prefix.dev on 127.0.0.1, the
 // project's fixtures (and a generated .nupkg) as the releases, then prints each log as GitHub's log page shows it
 // (RUNNER_DEBUG=1 shows debug lines, as step debug logging does).
 import fs from 'node:fs';
@@ -10,6 +10,7 @@ import { startIssuer } from '../test/fakes/issuer.ts';
 import { defaultPublisher, startNpm } from '../test/fakes/npm.ts';
 import { startNuGet } from '../test/fakes/nuget.ts';
 import { makeNupkg } from '../test/fakes/nupkg.ts';
+import { startPrefixDev } from '../test/fakes/prefix.ts';
 import { startPyPI } from '../test/fakes/pypi.ts';
 import { startRubyGems } from '../test/fakes/rubygems.ts';
 import { startSigstore } from '../test/fakes/sigstore.ts';
@@ -64,6 +65,7 @@ const npm = await startNpm({ issuer, publishers: { 'tp-sample': [defaultPublishe
 // Trusted publishing on npm serves packages that exist already: the fixture gets an older release.
 npm.addPackage('tp-sample', ['0.0.1']);
 const nuget = await startNuGet({ issuer });
+const prefix = await startPrefixDev({ issuer });
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tp-sandbox-'));
 try {
   const oidc = { requestUrl: issuer.requestUrl, requestToken: issuer.requestToken };
@@ -101,6 +103,12 @@ try {
     inputs: { 'repository-url': nuget.url, user: 'octocat' },
     oidc,
   });
+  const conda = await runAction({
+    files: fixtures('conda', /\.(conda|tar\.bz2)$/),
+    // A loopback host gets no CEP 27 attestations unless asked for (they go to public Sigstore by default).
+    inputs: { 'repository-url': prefix.url, channel: 'tp-channel', attestations: 'false', wait: 'true' },
+    oidc,
+  });
   // The release (.github/workflows/release.yml): the project's own npm pack, published by this action with the
   // release step's inputs from a job with the release's claims, with provenance the emulator verifies.
   const project = await packProject(work);
@@ -123,6 +131,7 @@ try {
     show('crates.io (emulator)', crate, [...crates.minted, ...issuer.issued]),
     show('npm (emulator)', tarball, [...npm.minted, ...issuer.issued]),
     show('NuGet (emulator)', nupkg, [...nuget.minted, ...issuer.issued]),
+    show('prefix.dev (emulator)', conda, [...prefix.minted, ...issuer.issued]),
     show('trusted-publish publishes itself (release.yml, npm emulator)', release, [
       ...self.minted,
       ...issuer.issued,
@@ -131,6 +140,10 @@ try {
   console.log(`\nThe PyPI emulator holds: ${[...pypi.files.keys()].join(', ')}`);
   console.log(`with verified PEP 740 attestations for: ${[...pypi.provenance.keys()].join(', ')}`);
   console.log(`The RubyGems emulator holds: ${[...rubygems.versions.keys()].join(', ')}`);
+  const channel = [...(prefix.channels.get('tp-channel')?.values() ?? [])].flatMap((files) => [
+    ...files.keys(),
+  ]);
+  console.log(`The prefix.dev channel tp-channel holds: ${channel.join(', ')}`);
   console.log(`The crates.io token was revoked ${crates.revocations.length} time(s) after the publish.`);
   console.log(
     `trusted-publish ${project.version} is on the npm emulator with verified provenance: ${self.provenance.has(`${project.name}@${project.version}`)}`,
@@ -148,10 +161,11 @@ try {
       crates: [...crates.crates.values()].flatMap((c) => [...c.versions.keys()].map((v) => `${c.name}@${v}`)),
       npm: versions(npm.packuments),
       nuget: [...nuget.packages.values()].flatMap((p) => [...p.versions.keys()].map((v) => `${p.id}@${v}`)),
+      prefix: channel,
       self: versions(self.packuments),
       selfProvenance: [...self.provenance.keys()],
     };
-    const minted = { pypi, rubygems, crates, npm, nuget, self };
+    const minted = { pypi, rubygems, crates, npm, nuget, prefix, self };
     fs.writeFileSync(
       report,
       JSON.stringify({
@@ -164,6 +178,8 @@ try {
   }
   process.exitCode = ok ? 0 : 1;
 } finally {
-  await Promise.all([pypi, rubygems, crates, npm, nuget, sigstore, issuer].map((server) => server.close()));
+  await Promise.all(
+    [pypi, rubygems, crates, npm, nuget, prefix, sigstore, issuer].map((server) => server.close()),
+  );
   fs.rmSync(work, { recursive: true, force: true });
 }

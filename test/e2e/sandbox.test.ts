@@ -42,6 +42,7 @@ it('npm run sandbox publishes to every emulator and shows the logs as GitHub doe
   assert.deepEqual(held.crates, ['tp-sample@0.1.0']);
   assert.deepEqual(held.npm, ['tp-sample@0.0.1', 'tp-sample@0.1.0']);
   assert.deepEqual(held.nuget, ['TpSample@0.1.0']);
+  assert.deepEqual(held.prefix, ['tp-sample-0.1.0-0.conda', 'tp-sample-0.1.0-0.tar.bz2']);
   const [self] = held.selfProvenance ?? [];
   assert.ok(self && held.self?.includes(self), `the project's own release, with provenance: ${self}`);
   for (const [registry, tokens] of Object.entries(minted))
@@ -55,8 +56,8 @@ it('npm run sandbox publishes to every emulator and shows the logs as GitHub doe
   assert.ok(secrets.length >= 7);
   assert.deepEqual(findLeaks({ stdout, stderr: '', files: {} }, secrets), []);
 
-  // Five registries, then the project's own release.
-  assert.equal(stdout.match(/No token or JWT appears in any output\./g)?.length, 6);
+  // Six registries, then the project's own release.
+  assert.equal(stdout.match(/No token or JWT appears in any output\./g)?.length, 7);
   assert.match(
     stdout,
     /^===== trusted-publish publishes itself \(release\.yml, npm emulator\): exit code 0 =====$/m,
@@ -67,7 +68,7 @@ it('npm run sandbox publishes to every emulator and shows the logs as GitHub doe
   );
   assert.match(stdout, /^trusted-publish \S+ is on the npm emulator with verified provenance: true$/m);
   const host = String.raw`http://127\.0\.0\.1:\d+`;
-  for (const name of ['PyPI', 'RubyGems', 'crates\\.io', 'npm', 'NuGet']) {
+  for (const name of ['PyPI', 'RubyGems', 'crates\\.io', 'npm', 'NuGet', 'prefix\\.dev']) {
     assert.match(stdout, new RegExp(`^${name} at ${host}/\\S*, token exchange at ${host}/\\S+:$`, 'm'));
   }
   assert.doesNotMatch(stdout, /\(127\.0\.0\.1:\d+\) \(http/);
