@@ -169,6 +169,29 @@ async function signJobToken(
   return new SignJWT(signed).setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid }).sign(privateKey);
 }
 
+/**
+ * A job's ID token for `audience`, as its CI system issues it: a fresh jti, `times` from now (each CI
+ * system sets its own lifetime and whether `nbf` is there), the issuer's claims, then `overrides`; recorded
+ * in `issued` for the leak scans.
+ */
+async function issueJobToken(
+  key: Awaited<ReturnType<typeof signingKey>>,
+  issuer: { claims: Claims; issued: string[] },
+  audience: string,
+  times: (now: number) => Claims,
+  overrides: Claims,
+): Promise<string> {
+  const claims: Claims = {
+    aud: audience,
+    ...times(Math.floor(Date.now() / 1000)),
+    jti: randomUUID(),
+    ...issuer.claims,
+  };
+  const jwt = await signJobToken(key, claims, overrides);
+  issuer.issued.push(jwt);
+  return jwt;
+}
+
 export async function startGitLabIssuer(opts: { claims?: Partial<Claims> } = {}): Promise<GitLabIssuer> {
   const key = await signingKey();
   const { jwks, keySet } = key;
@@ -181,20 +204,8 @@ export async function startGitLabIssuer(opts: { claims?: Partial<Claims> } = {})
     jwksUrl: `${server.origin}/oauth/discovery/keys`,
     claims: { ...defaultGitLabClaims(), ...opts.claims },
     issued: [],
-    async token(audience, overrides = {}) {
-      const now = Math.floor(Date.now() / 1000);
-      const claims: Claims = {
-        aud: audience,
-        iat: now,
-        nbf: now,
-        exp: now + 300,
-        jti: randomUUID(),
-        ...issuer.claims,
-      };
-      const jwt = await signJobToken(key, claims, overrides);
-      issuer.issued.push(jwt);
-      return jwt;
-    },
+    token: (audience, overrides = {}) =>
+      issueJobToken(key, issuer, audience, (now) => ({ iat: now, nbf: now, exp: now + 300 }), overrides),
     verify: async (jwt, audience) =>
       (await jwtVerify(jwt, keySet, { issuer: GITLAB_ISSUER, audience, algorithms: ['RS256'] })).payload,
     close: server.close,
@@ -293,19 +304,8 @@ export async function startCircleCiIssuer(opts: { claims?: Partial<Claims> } = {
     requested: [],
     claims: { ...defaultCircleCiClaims(), ...opts.claims },
     issued: [],
-    async token(audience = CIRCLECI_ORG_ID, overrides = {}) {
-      const now = Math.floor(Date.now() / 1000);
-      const claims: Claims = {
-        aud: audience,
-        iat: now,
-        exp: now + 3600,
-        jti: randomUUID(),
-        ...issuer.claims,
-      };
-      const jwt = await signJobToken(key, claims, overrides);
-      issuer.issued.push(jwt);
-      return jwt;
-    },
+    token: (audience = CIRCLECI_ORG_ID, overrides = {}) =>
+      issueJobToken(key, issuer, audience, (now) => ({ iat: now, exp: now + 3600 }), overrides),
     verify: async (jwt, audience) =>
       (await jwtVerify(jwt, keySet, { issuer: CIRCLECI_ISSUER, audience, algorithms: ['RS256'] })).payload,
     close: server.close,
