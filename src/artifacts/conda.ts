@@ -1,14 +1,14 @@
 // conda packages, as conda/rattler's rattler_package_streaming reads them: a `.conda` is a zip of
 // metadata.json, info-<stem>.tar.zst and pkg-<stem>.tar.zst (CEP 2); a `.tar.bz2` is one bzip2-compressed tar
 // whose info/ folder comes first. Either way info/index.json names the package, version, build and subdir.
-import fs from 'node:fs';
 import path from 'node:path';
-import { PassThrough, type Readable, type Transform } from 'node:stream';
+import { PassThrough, Readable, type Transform } from 'node:stream';
 import zlib from 'node:zlib';
 import { Parser } from 'tar/parse';
 import type { ReadEntry } from 'tar/read-entry';
 import unbzip2 from 'unbzip2-stream';
 import { ActionError } from '../errors.ts';
+import { ownedFileChunks } from '../file-chunks.ts';
 import { ArchiveError, MAX_MEMBER_BYTES, readZipMember } from './archive.ts';
 
 export interface CondaSpec {
@@ -105,7 +105,7 @@ async function indexOfConda(filePath: string): Promise<Buffer | undefined> {
  * stream cut short. It is an old-style (through) stream: its output is passed on with back-pressure.
  */
 export function bunzip2(filePath: string, highWaterMark?: number): Readable {
-  const source = fs.createReadStream(filePath, highWaterMark ? { highWaterMark } : {});
+  const source = Readable.from(ownedFileChunks(filePath), { objectMode: false });
   const decoder = source.pipe(unbzip2());
   const inflated = new PassThrough(highWaterMark ? { highWaterMark } : {});
   source.on('error', (err) => inflated.destroy(err));

@@ -1,8 +1,7 @@
-import fs from 'node:fs/promises';
 import path from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { ActionError } from '../errors.ts';
-import { ArchiveError, readTarMember, scanTar } from './archive.ts';
+import { ArchiveError, isGzipFile, readTarMember, scanTar } from './archive.ts';
 import { isSemverVersion, ManifestError, normalizePlatform, normalizeVersionReq } from './cargo-syntax.ts';
 
 /**
@@ -323,16 +322,6 @@ function invalid(file: string, problem: string): ActionError {
   });
 }
 
-async function isGzip(filePath: string): Promise<boolean> {
-  const handle = await fs.open(filePath, 'r');
-  try {
-    const { buffer, bytesRead } = await handle.read(Buffer.alloc(2), 0, 2, 0);
-    return bytesRead === 2 && buffer[0] === 0x1f && buffer[1] === 0x8b;
-  } finally {
-    await handle.close();
-  }
-}
-
 const utf8 = (data: Buffer): string => new TextDecoder('utf-8', { fatal: true }).decode(data);
 
 /**
@@ -344,7 +333,7 @@ export async function readCrate(filePath: string, verifyMetadata: boolean): Prom
   const file = path.basename(filePath);
   if (!file.endsWith('.crate')) throw invalid(file, 'is not named NAME-VERSION.crate.');
   const stem = file.slice(0, -'.crate'.length);
-  if (!(await isGzip(filePath))) throw invalid(file, 'is not gzip-compressed, as every .crate is.');
+  if (!isGzipFile(filePath)) throw invalid(file, 'is not gzip-compressed, as every .crate is.');
   const members: string[] = [];
   let manifestMember: { name: string; data: Buffer } | undefined;
   try {

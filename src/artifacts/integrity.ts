@@ -1,15 +1,13 @@
 import { once } from 'node:events';
-import fs from 'node:fs';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import { Parser } from 'tar/parse';
 import type { ReadEntry } from 'tar/read-entry';
-import yauzl from 'yauzl';
+import type yauzl from 'yauzl';
 import { ActionError } from '../errors.ts';
-import { CHUNK_BYTES, fileChunks } from '../file-chunks.ts';
-import { checkZipMethod, UnsupportedCompression } from './archive.ts';
+import { CHUNK_BYTES, fileChunks, ownedFileChunks } from '../file-chunks.ts';
+import { checkZipMethod, nextEntry, UnsupportedCompression, ZipReader } from './archive.ts';
 import { bunzip2, zstdDecompressor } from './conda.ts';
 
 /**
@@ -151,12 +149,9 @@ async function verifyGzip(
   await tar?.end();
 }
 
-const fileStream = (filePath: string): Readable =>
-  fs.createReadStream(filePath, { highWaterMark: CHUNK_BYTES });
-
 /** sdists, crates and npm tarballs: a gzip stream holding one tar (a crate in a single member). */
 const verifyTarGz = (filePath: string): Promise<void> =>
-  verifyGzip(fileStream(filePath), new TarToEnd(), filePath.endsWith('.crate'));
+  verifyGzip(ownedFileChunks(filePath), new TarToEnd(), filePath.endsWith('.crate'));
 
 /**
  * A gem is a plain tar of gzip members (metadata.gz, data.tar.gz, checksums.yaml.gz): the outer tar to its
@@ -174,7 +169,7 @@ async function verifyGem(filePath: string): Promise<void> {
       }),
     );
   });
-  for await (const chunk of fileStream(filePath)) await outer.write(chunk as Buffer);
+  for await (const chunk of ownedFileChunks(filePath)) await outer.write(chunk);
   await outer.end();
   await Promise.all(members);
   if (problems[0]) throw problems[0];
@@ -187,78 +182,6 @@ async function* drained(entry: ReadEntry): AsyncGenerator<Buffer> {
   } finally {
     entry.resume();
   }
-}
-
-const BLOCK_BYTES = 64 * 1024;
-const CACHED_BLOCKS = 8;
-
-/**
- * yauzl reads each central directory record and each local header with a disk read of its own: a wheel of
- * 3000 entries took half a second of round trips. Served from a few cached blocks, it takes a few reads.
- */
-class BlockReader extends yauzl.RandomAccessReader {
-  private readonly blocks = new Map<number, Promise<Buffer>>();
-
-  constructor(private readonly handle: fs.promises.FileHandle) {
-    super();
-  }
-
-  /** Up to `length` bytes at `position`: fewer only at the end of the file. */
-  async bytesAt(position: number, length: number): Promise<Buffer> {
-    const parts: Buffer[] = [];
-    for (let at = position; at < position + length; ) {
-      const block = await this.block(Math.floor(at / BLOCK_BYTES));
-      const part = block.subarray(at % BLOCK_BYTES, (at % BLOCK_BYTES) + position + length - at);
-      if (part.length === 0) break;
-      parts.push(part);
-      at += part.length;
-    }
-    return Buffer.concat(parts);
-  }
-
-  override read(
-    buffer: Buffer,
-    offset: number,
-    length: number,
-    position: number,
-    callback: (err: Error | null) => void,
-  ): void {
-    this.bytesAt(position, length).then((bytes) => {
-      bytes.copy(buffer, offset);
-      callback(bytes.length === length ? null : new Error('unexpected end of file'));
-    }, callback);
-  }
-
-  override close(callback: (err: Error | null) => void): void {
-    this.handle.close().then(() => callback(null), callback);
-  }
-
-  private block(index: number): Promise<Buffer> {
-    const cached = this.blocks.get(index);
-    if (cached) return cached;
-    const reading = this.handle
-      .read(Buffer.allocUnsafe(BLOCK_BYTES), 0, BLOCK_BYTES, index * BLOCK_BYTES)
-      .then(({ buffer, bytesRead }) => buffer.subarray(0, bytesRead));
-    const oldest = this.blocks.keys().next();
-    if (this.blocks.size >= CACHED_BLOCKS && !oldest.done) this.blocks.delete(oldest.value);
-    this.blocks.set(index, reading);
-    return reading;
-  }
-}
-
-/** The next central directory entry, or undefined after the last. */
-function nextEntry(zip: yauzl.ZipFile): Promise<yauzl.Entry | undefined> {
-  return new Promise((resolve, reject) => {
-    const settle = (fn: () => void) => {
-      zip.off('entry', onEntry).off('end', onEnd).off('error', onError);
-      fn();
-    };
-    const onEntry = (entry: yauzl.Entry) => settle(() => resolve(entry));
-    const onEnd = () => settle(() => resolve(undefined));
-    const onError = (err: Error) => settle(() => reject(err));
-    zip.on('entry', onEntry).on('end', onEnd).on('error', onError);
-    zip.readEntry();
-  });
 }
 
 /**
@@ -285,12 +208,8 @@ async function checkLocalHeader(zip: yauzl.ZipFile, entry: yauzl.Entry): Promise
 }
 
 /** The data descriptor after a streamed entry's data carries its CRC-32 (after an optional signature). */
-async function checkDataDescriptor(
-  reader: BlockReader,
-  entry: yauzl.Entry,
-  dataStart: number,
-): Promise<void> {
-  const bytes = await reader.bytesAt(dataStart + entry.compressedSize, 8);
+function checkDataDescriptor(reader: ZipReader, entry: yauzl.Entry, dataStart: number): void {
+  const bytes = reader.bytesAt(dataStart + entry.compressedSize, 8);
   const crc =
     bytes.length < 8
       ? undefined
@@ -431,19 +350,13 @@ async function checkEntryData(filePath: string, entries: EntryData[]): Promise<v
 
 /** Wheels and NuGet packages: every entry's local header, data and CRC-32 against the central directory. */
 async function verifyZip(filePath: string): Promise<void> {
-  const handle = await fs.promises.open(filePath);
-  const reader = new BlockReader(handle);
-  let zip: yauzl.ZipFile;
+  let opened: Awaited<ReturnType<typeof ZipReader.open>>;
   try {
-    zip = await yauzl.fromRandomAccessReaderPromise(reader, (await handle.stat()).size, {
-      lazyEntries: true,
-      autoClose: false,
-      strictFileNames: false,
-    });
+    opened = await ZipReader.open(filePath);
   } catch (err) {
-    await handle.close();
     throw new Damage(`damaged zip archive (${(err as Error).message})`);
   }
+  const { zip, reader } = opened;
   const entries: EntryData[] = [];
   try {
     let total = 0;
@@ -451,8 +364,7 @@ async function verifyZip(filePath: string): Promise<void> {
       total += entry.uncompressedSize;
       withinUnpackedLimit(total);
       const dataStart = await checkLocalHeader(zip, entry);
-      if (entry.generalPurposeBitFlag & DATA_DESCRIPTOR_FLAG)
-        await checkDataDescriptor(reader, entry, dataStart);
+      if (entry.generalPurposeBitFlag & DATA_DESCRIPTOR_FLAG) checkDataDescriptor(reader, entry, dataStart);
       entries.push(new EntryData(entry, dataStart));
     }
   } catch (err) {
@@ -489,11 +401,7 @@ async function verifyCompressedTar(
 /** `.conda`: the zip checked as a wheel is, then each `.tar.zst` member to its zstd checksum and tar end. */
 async function verifyConda(filePath: string): Promise<void> {
   await verifyZip(filePath);
-  const zip = await yauzl.openPromise(filePath, {
-    lazyEntries: true,
-    autoClose: false,
-    strictFileNames: false,
-  });
+  const { zip } = await ZipReader.open(filePath);
   try {
     for (let entry = await nextEntry(zip); entry; entry = await nextEntry(zip)) {
       if (!entry.fileName.endsWith('.tar.zst')) continue;

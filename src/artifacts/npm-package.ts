@@ -1,10 +1,10 @@
-import fs from 'node:fs/promises';
+import { promises as fs } from 'node:fs';
 import { builtinModules } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import PackageJson from '@npmcli/package-json';
 import { ActionError } from '../errors.ts';
-import { ArchiveError, scanTar } from './archive.ts';
+import { ArchiveError, isGzipFile, scanTar } from './archive.ts';
 
 /** What `npm publish` would send for one tarball, read from the package.json in its top folder. */
 export interface NpmPackage {
@@ -197,15 +197,8 @@ export async function readNpmPackage(filePath: string): Promise<NpmPackage> {
   const members = new Map<string, string>();
   let scan: Awaited<ReturnType<typeof scanTar>>;
   try {
-    const head = Buffer.alloc(2);
-    const handle = await fs.open(filePath, 'r');
-    try {
-      await handle.read(head, 0, 2, 0);
-    } finally {
-      await handle.close();
-    }
-    // npm pack always gzips; a plain tar has no checksum to catch truncation.
-    if (head[0] !== 0x1f || head[1] !== 0x8b) throw new ArchiveError('not gzip-compressed');
+    // npm pack always gzips.
+    if (!isGzipFile(filePath)) throw new ArchiveError('not gzip-compressed');
     scan = await scanTar(filePath, (name) => {
       const unpacked = unpackedPath(name);
       if (unpacked === undefined) return undefined;

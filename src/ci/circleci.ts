@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ActionError } from '../errors.ts';
@@ -93,6 +92,8 @@ export function circleCi(env: Env): Ci {
 
   const askCommand = async (file: string, audience: string, purpose: string): Promise<string> => {
     const args = ['run', 'oidc', 'get', '--claims', JSON.stringify({ aud: audience })];
+    // Loaded here: only a CircleCI job without the token in a variable runs a command (start-up cost).
+    const { execFile } = (await import('node:child_process')).default;
     const { stdout, failure } = await new Promise<{ stdout: string; failure?: string }>((resolve) => {
       execFile(
         file,

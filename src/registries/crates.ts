@@ -1,7 +1,7 @@
-import fs from 'node:fs';
 import { type CrateSpec, metadataFor, readCrate } from '../artifacts/crate.ts';
 import { digestFile } from '../artifacts/digest.ts';
 import { ActionError, unexplainedRefusal } from '../errors.ts';
+import { ownedFileChunks } from '../file-chunks.ts';
 import {
   apiUrl,
   exists,
@@ -240,7 +240,7 @@ function publishBody(crate: CrateArtifact, json: Buffer): RequestBody {
   head.writeUInt32LE(crate.size, 4 + json.length);
   async function* data(): AsyncIterable<Uint8Array> {
     yield head;
-    yield* fs.createReadStream(crate.path);
+    yield* ownedFileChunks(crate.path);
   }
   // cargo sends no Content-Type for this body either.
   return { length: head.length + crate.size, data: data() };

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import fs from 'node:fs/promises';
+import { promises as fs } from 'node:fs';
 import type { SerializedBundle } from '@sigstore/bundle';
 import { digestFile } from '../artifacts/digest.ts';
 import {
@@ -16,6 +15,7 @@ import {
 } from '../artifacts/npm-package.ts';
 import { gitlabProvenanceStatement, provenanceStatement } from '../attestation/npm-provenance.ts';
 import { ActionError, unexplainedRefusal } from '../errors.ts';
+import { fileChunks } from '../file-chunks.ts';
 import {
   apiUrl,
   exists,
@@ -276,9 +276,9 @@ function provenanceAttachment(bundle: SerializedBundle) {
 /** The tarball's digest (hex), from the file read again and checked to be the one that was validated. */
 async function tarballDigest(pkg: NpmArtifact, algorithm: 'sha1' | 'sha512'): Promise<string> {
   const [sha256, digest] = [createHash('sha256'), createHash(algorithm)];
-  for await (const chunk of createReadStream(pkg.path)) {
-    sha256.update(chunk as Buffer);
-    digest.update(chunk as Buffer);
+  for await (const chunk of fileChunks(pkg.path)) {
+    sha256.update(chunk);
+    digest.update(chunk);
   }
   if (sha256.digest('hex') !== pkg.sha256) throw changedError(pkg);
   return digest.digest('hex');

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import fs from 'node:fs';
 import { digestFile } from '../artifacts/digest.ts';
 import { type GemSpec, readGem } from '../artifacts/gem.ts';
 import { ActionError, unexplainedRefusal } from '../errors.ts';
@@ -189,7 +189,7 @@ export const rubygems: Registry<GemArtifact> = {
     // No statement: `sigstore-cli sign <gem>` signs the gem's bytes, and Pusher#verify_sigstore verifies the
     // bundle against them.
     envelope: 'message-signature',
-    statement: (gem) => readFile(gem.path),
+    statement: (gem) => fs.promises.readFile(gem.path),
   },
 
   // The first push of a name creates the gem; its other platforms follow it.
