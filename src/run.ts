@@ -8,13 +8,14 @@ import type { PublishedFile } from './types.ts';
 /**
  * Inputs → publish → report, for the action and the command alike, on the CI system the entry point chose.
  * `save` keeps the results where the caller wants them (the command's --output), whatever happened: a
- * cancelled run (SIGINT, SIGTERM) ends its flow early and is reported like any other.
+ * cancelled run (SIGINT, SIGTERM) ends its flow early and is reported like any other. The process ends
+ * with it.
  */
 export async function run(
   ci: Ci,
   inputs: () => Inputs,
   save?: (results: PublishedFile[]) => void,
-): Promise<void> {
+): Promise<never> {
   const cancel = cancelOnSignals();
   let outcome: PublishOutcome;
   try {
@@ -29,4 +30,19 @@ export async function run(
     failure ??= err;
   }
   await report(outcome.results, failure, outcome.summary);
+  return exitOnceFlushed();
+}
+
+/**
+ * Ends the process with its exit code once stdout and stderr have taken everything written (a pipe on macOS
+ * is written asynchronously). Everything the run started has been awaited by now; a natural exit would
+ * first tear the whole heap down, 10-20 ms of every run (npm run bench).
+ */
+async function exitOnceFlushed(): Promise<never> {
+  await Promise.all(
+    [process.stdout, process.stderr].map(
+      (stream) => new Promise<void>((resolve) => stream.write('', () => resolve())),
+    ),
+  );
+  process.exit();
 }
