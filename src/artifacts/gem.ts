@@ -1,6 +1,16 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { parseDocument } from 'yaml';
+import {
+  CORE_SCHEMA,
+  defineMappingTag,
+  defineScalarTag,
+  defineSequenceTag,
+  load,
+  mapTag,
+  seqTag,
+  strTag,
+  YAMLException,
+} from 'js-yaml';
 import { ActionError } from '../errors.ts';
 import { ArchiveError, gunzipBounded, scanTar } from './archive.ts';
 
@@ -31,12 +41,32 @@ function platformText(value: unknown): string {
   return String(value);
 }
 
+/**
+ * Psych writes Ruby objects with local tags (`!ruby/object:Gem::Version`); any local tag is read as the plain
+ * mapping, sequence or string it tags, which is all we need of them.
+ */
+const GEMSPEC_SCHEMA = CORE_SCHEMA.withTags(
+  defineMappingTag('!', { ...mapTag, matchByTagPrefix: true, identify: () => false }),
+  defineSequenceTag('!', { ...seqTag, matchByTagPrefix: true, identify: () => false }),
+  defineScalarTag('!', { ...strTag, matchByTagPrefix: true, identify: () => false }),
+);
+
+/**
+ * A gemspec or checksums.yaml as data. Aliases are not expanded (each is the one value it names), and there is
+ * a budget: old gemspecs repeat a requirement by alias, a YAML bomb aliases thousands of times. Throws the
+ * parser's reason, on one line, for text that is not YAML.
+ */
+function loadYaml(yamlText: string): unknown {
+  try {
+    return load(yamlText, { schema: GEMSPEC_SCHEMA, maxAliases: 100 });
+  } catch (err) {
+    throw new Error(err instanceof YAMLException ? err.toString(true) : (err as Error).message);
+  }
+}
+
 /** The YAML gemspec is full of Ruby object tags; their mappings are all we need. */
 export function parseGemspec(yamlText: string): GemSpec | undefined {
-  const doc = parseDocument(yamlText, { logLevel: 'silent' });
-  if (doc.errors.length > 0) return undefined;
-  // A small alias budget: a gemspec has none, a YAML bomb has many.
-  const spec = doc.toJS({ maxAliasCount: 100 }) as Record<string, unknown> | null;
+  const spec = loadYaml(yamlText) as Record<string, unknown> | null;
   if (!spec || typeof spec !== 'object') return undefined;
   const version = spec.version as { version?: unknown } | string | undefined;
   const versionText = typeof version === 'object' ? version?.version : version;
@@ -90,9 +120,13 @@ export async function readGem(filePath: string): Promise<GemSpec> {
 }
 
 function verifyChecksums(file: string, checksums: Buffer, metadata: Buffer, dataSha256: string): void {
-  const listed = parseDocument(gunzipBounded(checksums, 'checksums.yaml.gz').toString('utf8'), {
-    logLevel: 'silent',
-  }).toJS() as { SHA256?: Record<string, string> } | null;
+  let listed: { SHA256?: Record<string, string> } | null | undefined;
+  try {
+    listed = loadYaml(gunzipBounded(checksums, 'checksums.yaml.gz').toString('utf8')) as typeof listed;
+  } catch {
+    // gem install checks what it can read; the members themselves were checked whole.
+    return;
+  }
   const sha256 = listed?.SHA256;
   if (!sha256) return;
   const actual: Record<string, string> = {

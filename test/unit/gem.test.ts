@@ -60,7 +60,28 @@ describe('parseGemspec', () => {
         ?.platform,
       'x86_64-darwin-23',
     );
-    const bomb = `a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c]\nname: x\nversion: "1"\n`;
+    // Old gems name a requirement twice, by alias.
+    const requirement =
+      '!ruby/object:Gem::Requirement\n  requirements:\n  - - ">="\n    - !ruby/object:Gem::Version\n      version: "0"';
+    const aliased = `${spec('ruby')}dependencies:\n- !ruby/object:Gem::Dependency\n  name: rake\n  requirement: &1 ${requirement.replaceAll('\n', '\n  ')}\n  version_requirements: *1\n`;
+    assert.equal(parseGemspec(aliased)?.name, 'native');
+    const levels = ['a: &a [x, x, x, x, x, x, x, x, x]'];
+    for (const [name, inner] of [
+      ['b', 'a'],
+      ['c', 'b'],
+      ['d', 'c'],
+      ['e', 'd'],
+      ['f', 'e'],
+      ['g', 'f'],
+      ['h', 'g'],
+      ['i', 'h'],
+      ['j', 'i'],
+      ['k', 'j'],
+      ['l', 'k'],
+      ['m', 'l'],
+    ])
+      levels.push(`${name}: &${name} [${Array(9).fill(`*${inner}`).join(', ')}]`);
+    const bomb = `${levels.join('\n')}\nname: x\nversion: "1"\n`;
     assert.throws(() => parseGemspec(bomb), /alias/i);
   });
 });
