@@ -72,17 +72,22 @@ async function flow(
       for (const part of parts) refuseSecondExchange(part);
       return { results, summary, failure: await checkPublishers(parts, summary) };
     }
-    if (!inputs.dryRun) await lookUpHeld(parts);
+    // Each part's tokens, in the parts' order; the first exchange's JWT is asked for beside the lookup.
+    const credentialsOf = new Map(parts.map((part) => [part, new Credentials(part)]));
+    if (!inputs.dryRun) {
+      for (const credentials of credentialsOf.values()) credentials.prepare();
+      await lookUpHeld(parts);
+    }
     for (const part of parts) refuseSecondExchange(part);
 
-    for (const part of parts) {
+    for (const [part, credentials] of credentialsOf) {
       if (cancel.stopped) {
         results.push(...notAttempted(part, CANCELLED));
         continue;
       }
       await log.group(part.release.target.title, async () => {
         noticeUnusedAttestations(part);
-        if (!inputs.dryRun) return publishRelease(part, results, summary);
+        if (!inputs.dryRun) return publishRelease(part, credentials, results, summary);
         const block = await dryRun(part);
         if (block) summary.push(block);
       });
@@ -100,9 +105,13 @@ async function flow(
  * One registry's release: attestations first and the first exchange next (a failure there sends nothing),
  * then the uploads; every token minted is revoked whatever happened.
  */
-async function publishRelease(part: Part, results: PublishedFile[], summary: string[]): Promise<void> {
+async function publishRelease(
+  part: Part,
+  credentials: Credentials,
+  results: PublishedFile[],
+  summary: string[],
+): Promise<void> {
   const { release, inputs } = part;
-  const credentials = new Credentials(part);
   try {
     if (inputs.password) {
       log.notice(

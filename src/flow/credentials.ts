@@ -44,8 +44,27 @@ export class Credentials {
   private readonly retired: Credential[] = [];
   /** The token could not be renewed (one JWT per job), which was said once. */
   private renewalRefused = false;
+  /** The first exchange's audience and JWT, asked for early (see prepare); taken by that exchange only. */
+  private early: { audience: Promise<string>; jwt: Promise<string> } | undefined;
 
   constructor(private readonly part: Part) {}
+
+  /**
+   * Asks for the first exchange's audience and ID token while the lookup of what the registry holds runs: both
+   * are round trips on the way to the first upload (a token service answers in 100 ms or more), and neither
+   * sends the registry anything that counts, the JWT is only held. When the lookup finds every file there, they
+   * go unused; a failure to get them is raised only by the exchange that needs them.
+   */
+  prepare(): void {
+    const { release, inputs, ci } = this.part;
+    // npm exchanges per package; a token given as password needs no exchange.
+    if (inputs.password || !ci.issuesIdTokens || release.registry.exchangeScope) return;
+    const audience = release.registry.audience(release.target);
+    const jwt = audience.then((aud) => this.idToken(aud));
+    // Held for the exchange: a rejection nobody awaits yet must not end the process.
+    for (const pending of [audience, jwt]) pending.catch(() => undefined);
+    this.early = { audience, jwt };
+  }
 
   /** A JWT for this audience; its claims are kept for the diagnosis. */
   async idToken(audience: string): Promise<string> {
@@ -119,12 +138,14 @@ export class Credentials {
     const { registry, target, artifacts, options } = this.part.release;
     if (current) log.info(`${why}; exchanging a new one.`);
     this.part.ci.checkIdTokens();
-    const audience = await registry.audience(target);
+    const early = this.early;
+    this.early = undefined;
+    const audience = await (early?.audience ?? registry.audience(target));
     let credential: Credential;
     const inScope = artifacts.filter((a) => exchangeScope(this.part, a) === scope);
     const requestedAt = Date.now();
     try {
-      credential = await registry.mint(target, this.exchangeIdToken(audience), inScope, options);
+      credential = await registry.mint(target, this.exchangeIdToken(audience, early?.jwt), inScope, options);
     } catch (err) {
       throw await this.explain(err, inScope);
     }
@@ -141,11 +162,12 @@ export class Credentials {
    * The ID token for one exchange. Where the job holds one fixed JWT per audience (GitLab), an exchange gets
    * a single attempt: another would send the same JWT, which the registry refuses as already used.
    */
-  private exchangeIdToken(audience: string): () => Promise<string> {
+  private exchangeIdToken(audience: string, early?: Promise<string>): () => Promise<string> {
     const { ci, release } = this.part;
     let attempts = 0;
     return async () => {
       attempts++;
+      if (attempts === 1 && early) return early;
       if (attempts > 1 && !ci.freshIdTokens) {
         const { title } = release.target;
         throw new ActionError(
