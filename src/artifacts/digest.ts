@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
-import { createBLAKE2b, type IHasher } from 'hash-wasm';
+import type { IHasher } from 'hash-wasm';
 import { fileChunks } from '../file-chunks.ts';
 
 export interface Digests {
   size: number;
   sha256: string;
-  blake2_256: string;
+  /** Only where asked for (see digestFile). */
+  blake2_256?: string;
 }
 
 /**
@@ -15,22 +16,34 @@ export interface Digests {
 const idleBlake2: IHasher[] = [];
 
 /**
- * Both digests in one streaming read. BLAKE2b-256 comes from WebAssembly because Node's OpenSSL build
- * refuses BLAKE2b with a 32-byte output.
+ * BLAKE2b-256 comes from WebAssembly because Node's OpenSSL build refuses BLAKE2b with a 32-byte output. It
+ * is loaded and compiled on first use: only PyPI's upload form and print-hash need it.
  */
-export async function digestFile(path: string): Promise<Digests> {
+async function blake2Hasher(): Promise<IHasher> {
+  const idle = idleBlake2.pop();
+  if (idle) return idle;
+  const { createBLAKE2b } = await import('hash-wasm');
+  return createBLAKE2b(256);
+}
+
+/** A file's size and sha256, and with `blake2` its BLAKE2b-256 too, in one streaming read. */
+export async function digestFile(path: string, blake2: true): Promise<Required<Digests>>;
+export async function digestFile(path: string, blake2: boolean): Promise<Digests>;
+export async function digestFile(path: string, blake2: boolean): Promise<Digests> {
   const sha256 = createHash('sha256');
-  const blake2 = idleBlake2.pop() ?? (await createBLAKE2b(256));
+  const blake2b = blake2 ? await blake2Hasher() : undefined;
   try {
-    blake2.init();
+    blake2b?.init();
     let size = 0;
     for await (const bytes of fileChunks(path)) {
       size += bytes.length;
       sha256.update(bytes);
-      blake2.update(bytes);
+      blake2b?.update(bytes);
     }
-    return { size, sha256: sha256.digest('hex'), blake2_256: blake2.digest('hex') };
+    const digests: Digests = { size, sha256: sha256.digest('hex') };
+    if (blake2b) digests.blake2_256 = blake2b.digest('hex');
+    return digests;
   } finally {
-    idleBlake2.push(blake2);
+    if (blake2b) idleBlake2.push(blake2b);
   }
 }

@@ -179,7 +179,10 @@ export async function planReleases(inputs: Inputs): Promise<Release[]> {
         slots.run(async (): Promise<Artifact | ActionError> => {
           const file = path.join(inputs.packagesDir, name);
           try {
-            const artifact = await registry.inspect(file, { verifyMetadata: inputs.verifyMetadata });
+            const artifact = await registry.inspect(file, {
+              verifyMetadata: inputs.verifyMetadata,
+              printHash: inputs.printHash,
+            });
             // After the reader: it refuses metadata bombs and unreadable files before all of it is inflated.
             await verifyIntact(file);
             return artifact;
@@ -212,7 +215,7 @@ export function describePlan(releases: Release[], inputs: Inputs): string {
     lines.push(`${target.name} at ${target.url.href}, token exchange at ${target.mintUrl.href}:`);
     for (const a of artifacts) {
       lines.push(`  ${a.file}  ${a.name} ${a.version}  ${a.size} bytes`);
-      if (inputs.printHash) lines.push(`    sha256 ${a.sha256}`, `    blake2b-256 ${a.blake2_256}`);
+      if (inputs.printHash) lines.push(`    sha256 ${a.sha256}`, `    blake2b-256 ${a.blake2_256 ?? ''}`);
     }
   }
   return lines.join('\n');

@@ -293,13 +293,13 @@ export const cratesIo: Registry<CrateArtifact> = {
     };
   },
 
-  async inspect(path, { verifyMetadata }) {
+  async inspect(path, { verifyMetadata, printHash }) {
     const spec = await readCrate(path, verifyMetadata);
     return {
       path,
       file: path.split(/[\\/]/).pop() ?? path,
       ...spec,
-      ...(await digestFile(path)),
+      ...(await digestFile(path, printHash)),
       warnings: [],
     };
   },

@@ -386,9 +386,9 @@ export const npm: Registry<NpmArtifact> = {
     }
   },
 
-  async inspect(path) {
+  async inspect(path, { printHash }) {
     const pkg = await readNpmPackage(path);
-    return { path, file: path.split(/[\\/]/).pop() ?? path, ...pkg, ...(await digestFile(path)) };
+    return { path, file: path.split(/[\\/]/).pop() ?? path, ...pkg, ...(await digestFile(path, printHash)) };
   },
 
   order(artifacts, options) {

@@ -254,14 +254,14 @@ export const nuget: Registry<NuGetArtifact> = {
     }
   },
 
-  async inspect(path) {
+  async inspect(path, { printHash }) {
     const pkg = await readNupkg(path);
     return {
       path,
       file: path.split(/[\\/]/).pop() ?? path,
       name: pkg.id,
       ...pkg,
-      ...(await digestFile(path)),
+      ...(await digestFile(path, printHash)),
       warnings: [],
     };
   },

@@ -169,7 +169,7 @@ export const prefix: Registry<CondaArtifact> = {
     }
   },
 
-  async inspect(path) {
+  async inspect(path, { printHash }) {
     // Whole first: a .conda's members are stored, not deflated, and zstd frames need not carry a checksum, so
     // a damaged info/index.json could read as another package's.
     await verifyIntact(path);
@@ -179,7 +179,7 @@ export const prefix: Registry<CondaArtifact> = {
       file: path.split(/[\\/]/).pop() ?? path,
       ...spec,
       channel: '',
-      ...(await digestFile(path)),
+      ...(await digestFile(path, printHash)),
       warnings: [],
     };
   },

@@ -22,7 +22,10 @@ import { untrusted } from '../untrusted.ts';
 import { mintedCredential } from './credential.ts';
 import { type Artifact, afterFirstOf, type Registry, type Target } from './registry.ts';
 
-export interface PythonArtifact extends Artifact, PythonDistribution {}
+export interface PythonArtifact extends Artifact, PythonDistribution {
+  /** The upload form's blake2_256_digest. */
+  blake2_256: string;
+}
 
 const INSTANCES: Record<string, { title: string; url: string }> = {
   pypi: { title: 'PyPI', url: 'https://upload.pypi.org/legacy/' },
@@ -234,7 +237,7 @@ export const pypi: Registry<PythonArtifact> = {
 
   async inspect(path, { verifyMetadata }) {
     const distribution = await readPythonDistribution(path, verifyMetadata);
-    const digests = await digestFile(path);
+    const digests = await digestFile(path, true);
     return { path, file: path.split(/[\\/]/).pop() ?? path, ...distribution, ...digests };
   },
 

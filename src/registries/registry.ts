@@ -2,6 +2,14 @@ import type { SerializedBundle } from '@sigstore/bundle';
 import type { HttpResponse } from '../http.ts';
 import type { Claims } from '../types.ts';
 
+/** What planning asks of a registry's reading of a file. */
+export interface InspectOptions {
+  /** Refuse metadata the registry would refuse (verify-metadata). */
+  verifyMetadata: boolean;
+  /** Compute every digest print-hash shows. */
+  printHash: boolean;
+}
+
 /** A validated file, ready to publish. Registries extend it with what their upload needs. */
 export interface Artifact {
   path: string;
@@ -11,7 +19,8 @@ export interface Artifact {
   version: string;
   size: number;
   sha256: string;
-  blake2_256: string;
+  /** BLAKE2b-256: PyPI's upload form sends it; for other registries it is computed only for print-hash. */
+  blake2_256?: string;
   /** Problems worth a warning that do not stop the upload. */
   warnings: string[];
   /**
@@ -156,7 +165,7 @@ export interface Registry<A extends Artifact = Artifact> {
   /** Input checks of this registry, before any file is read or anything is sent. */
   validate?(target: Target, options: PublishOptions, trusted: boolean): void;
   /** Reads and validates one file; throws an ActionError naming the file when it is not publishable. */
-  inspect(path: string, opts: { verifyMetadata: boolean }): Promise<A>;
+  inspect(path: string, opts: InspectOptions): Promise<A>;
   /** Checks rules across all files of the release and returns them in upload order. */
   order(artifacts: A[], options: PublishOptions): A[];
   /**

@@ -167,13 +167,13 @@ export const rubygems: Registry<GemArtifact> = {
     };
   },
 
-  async inspect(path) {
+  async inspect(path, { printHash }) {
     const spec = await readGem(path);
     return {
       path,
       file: path.split(/[\\/]/).pop() ?? path,
       ...spec,
-      ...(await digestFile(path)),
+      ...(await digestFile(path, printHash)),
       warnings: [],
     };
   },
