@@ -22,7 +22,7 @@ const idleBlake2: IHasher[] = [];
 async function blake2Hasher(): Promise<IHasher> {
   const idle = idleBlake2.pop();
   if (idle) return idle;
-  const { createBLAKE2b } = await import('hash-wasm');
+  const { createBLAKE2b } = await import('./blake2b.ts');
   return createBLAKE2b(256);
 }
 
