@@ -5,6 +5,7 @@ import { decodeClaims } from '../oidc.ts';
 import { log } from '../output.ts';
 import type { Artifact, Credential } from '../registries/registry.ts';
 import type { Claims } from '../types.ts';
+import { attestationsApply } from './attest.ts';
 import type { Part } from './part.ts';
 import { explainPublisherFailure } from './publisher.ts';
 
@@ -53,12 +54,14 @@ export class Credentials {
    * Asks for the first exchange's audience and ID token while the lookup of what the registry holds runs: both
    * are round trips on the way to the first upload (a token service answers in 100 ms or more), and neither
    * sends the registry anything that counts, the JWT is only held. When the lookup finds every file there, they
-   * go unused; a failure to get them is raised only by the exchange that needs them.
+   * go unused; a failure to get them is raised only by the exchange that needs them. Not where attestations
+   * are signed first: no JWT for the registry is asked for before they are.
    */
   prepare(): void {
     const { release, inputs, ci } = this.part;
     // npm exchanges per package; a token given as password needs no exchange.
     if (inputs.password || !ci.issuesIdTokens || release.registry.exchangeScope) return;
+    if (attestationsApply(this.part)) return;
     const audience = release.registry.audience(release.target);
     const jwt = audience.then((aud) => this.idToken(aud));
     // Held for the exchange: a rejection nobody awaits yet must not end the process.
