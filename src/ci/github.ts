@@ -5,7 +5,7 @@ import { parseJson, send } from '../http.ts';
 import { claimText, workflowFile } from '../oidc.ts';
 import { log } from '../output.ts';
 import type { PublishedFile } from '../types.ts';
-import { CI_TITLES, type Ci, failureText, installableColumn } from './ci.ts';
+import { CI_TITLES, type Ci, failureText, installableColumn, type RunEnd } from './ci.ts';
 
 type Env = Record<string, string | undefined>;
 
@@ -100,28 +100,41 @@ const STATUS_ICON = {
   failed: '❌ failed',
 } as const;
 
-function resultsTable(results: PublishedFile[]) {
+/** Text in HTML: file names, registry answers and claims are shown as written, never as markup. */
+const html = (text: string): string =>
+  text.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c] ?? c);
+
+const row = (tag: 'th' | 'td', cells: string[]) =>
+  `<tr>${cells.map((cell) => `<${tag}>${cell}</${tag}>`).join('')}</tr>`;
+
+function resultsTable(results: PublishedFile[]): string {
   const installable = installableColumn(results);
-  return [
-    [
-      { data: 'File', header: true },
-      { data: 'Registry', header: true },
-      { data: 'Name', header: true },
-      { data: 'Version', header: true },
-      { data: 'sha256', header: true },
-      { data: 'Status', header: true },
-      ...(installable ? [{ data: 'Installable', header: true }] : []),
-    ],
-    ...results.map((r) => [
-      r.status === 'failed' ? r.file : `<a href="${r.url}">${r.file}</a>`,
-      r.registry,
-      r.name,
-      r.version,
-      `<code>${r.sha256.slice(0, 16)}…</code>`,
-      STATUS_ICON[r.status],
-      ...(installable ? [installable(r)] : []),
-    ]),
-  ];
+  const header = ['File', 'Registry', 'Name', 'Version', 'sha256', 'Status'];
+  if (installable) header.push('Installable');
+  const rows = results.map((r) => [
+    r.status === 'failed' ? html(r.file) : `<a href="${html(r.url)}">${html(r.file)}</a>`,
+    html(r.registry),
+    html(r.name),
+    html(r.version),
+    `<code>${html(r.sha256.slice(0, 16))}…</code>`,
+    STATUS_ICON[r.status],
+    ...(installable ? [html(installable(r))] : []),
+  ]);
+  return `<table>${[row('th', header), ...rows.map((cells) => row('td', cells))].join('')}</table>`;
+}
+
+/**
+ * The step summary, in the HTML GitHub renders: the results, the plan's blocks and the failure. Written here
+ * rather than with @actions/core's summary, which puts text into the markup as it is.
+ */
+function stepSummary({ results, blocks, failure }: RunEnd): string {
+  const codeBlock = (text: string) => `<pre><code>${html(text)}</code></pre>`;
+  const parts = ['<h2>Trusted publish</h2>'];
+  if (results.length > 0) parts.push(resultsTable(results));
+  parts.push(...blocks.map(codeBlock));
+  if (failure !== undefined)
+    parts.push('<h3>Failed</h3>', codeBlock(failureText({ results, blocks, failure })));
+  return parts.map((part) => `${part}\n`).join('');
 }
 
 /** GitHub Actions: workflow commands, ID tokens from the runner's token service, the step summary. */
@@ -160,16 +173,10 @@ export function githubActions(env: Env): Ci {
       // GitHub's log keeps its lines as they always were: the step itself is the fold.
       group: (_title, body) => body(),
     },
-    async end({ results, blocks, failure }) {
-      core.setOutput('published', JSON.stringify(results));
-      const summary = core.summary.addHeading('Trusted publish', 2);
-      if (results.length > 0) summary.addTable(resultsTable(results));
-      for (const block of blocks) summary.addCodeBlock(block);
-      if (failure !== undefined) {
-        summary.addHeading('Failed', 3).addCodeBlock(failureText({ results, blocks, failure }));
-        core.setFailed(failure);
-      }
-      if (env.GITHUB_STEP_SUMMARY) await summary.write();
+    async end(run) {
+      core.setOutput('published', JSON.stringify(run.results));
+      if (run.failure !== undefined) core.setFailed(run.failure);
+      if (env.GITHUB_STEP_SUMMARY) fs.appendFileSync(env.GITHUB_STEP_SUMMARY, stepSummary(run));
     },
   };
 }
