@@ -32,6 +32,8 @@ const BODIES = {
   },
   // A newline in registry words must never start a line the runner reads as a command.
   injected: { status: 400, body: `${WORDS}\n::error title=Forged::forged\n` },
+  // Markup in plain-text words is text: in the step summary too, which GitHub renders as HTML.
+  markup: { status: 400, body: `${WORDS} </code></pre><img src=x onerror=alert(1)> & <b>more</b>\n` },
   empty: { status: 400, body: '' },
 } satisfies Record<string, Fault>;
 
@@ -163,6 +165,17 @@ describe("refusals show the registry's words (bundled action on Node 24)", () =>
       result.stdout.split('\n').filter((l) => l.startsWith('::error title=Forged')),
       [],
     );
+  });
+
+  it('pypi: markup in the reason is shown as text in the step summary, not rendered', async () => {
+    const { result } = await refused(PYPI, BODIES.markup);
+    assert.ok(
+      result.summary.includes(
+        `${WORDS} &lt;/code&gt;&lt;/pre&gt;&lt;img src=x onerror=alert(1)&gt; &amp; &lt;b&gt;more&lt;/b&gt;`,
+      ),
+      result.summary,
+    );
+    assert.doesNotMatch(result.summary, /<img|<b>/);
   });
 
   for (const c of CASES) {
