@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { digestFile } from '../artifacts/digest.ts';
 import { verifyIntact } from '../artifacts/integrity.ts';
 import { ActionError } from '../errors.ts';
 import { type Inputs, publishOptions } from '../inputs.ts';
@@ -172,20 +173,18 @@ export async function planReleases(inputs: Inputs): Promise<Release[]> {
         },
       );
     }
-    // A few files at once: one's disk reads overlap another's hashing.
+    // A few files at once: one's inflating (zlib works in the thread pool) overlaps another's hashing.
     const slots = new Slots(INSPECTED_AT_ONCE);
+    const blake2 = Boolean(registry.sendsBlake2) || inputs.printHash;
     const inspected = await Promise.all(
       names.map((name) =>
         slots.run(async (): Promise<Artifact | ActionError> => {
           const file = path.join(inputs.packagesDir, name);
           try {
-            const artifact = await registry.inspect(file, {
-              verifyMetadata: inputs.verifyMetadata,
-              printHash: inputs.printHash,
-            });
+            const read = await registry.inspect(file, { verifyMetadata: inputs.verifyMetadata });
             // After the reader: it refuses metadata bombs and unreadable files before all of it is inflated.
             await verifyIntact(file);
-            return artifact;
+            return { warnings: [], ...read, path: file, file: name, ...(await digestFile(file, blake2)) };
           } catch (err) {
             if (!(err instanceof ActionError)) throw err;
             return err;

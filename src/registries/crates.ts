@@ -1,5 +1,4 @@
 import { type CrateSpec, metadataFor, readCrate } from '../artifacts/crate.ts';
-import { digestFile } from '../artifacts/digest.ts';
 import { ActionError, unexplainedRefusal } from '../errors.ts';
 import { ownedFileChunks } from '../file-chunks.ts';
 import {
@@ -293,16 +292,7 @@ export const cratesIo: Registry<CrateArtifact> = {
     };
   },
 
-  async inspect(path, { verifyMetadata, printHash }) {
-    const spec = await readCrate(path, verifyMetadata);
-    return {
-      path,
-      file: path.split(/[\\/]/).pop() ?? path,
-      ...spec,
-      ...(await digestFile(path, printHash)),
-      warnings: [],
-    };
-  },
+  inspect: (path, { verifyMetadata }) => readCrate(path, verifyMetadata),
 
   // A crate goes up once the crates it depends on are in the index: crates.io checks dependencies against it.
   mustFollow: dependsOn,

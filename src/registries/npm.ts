@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import type { SerializedBundle } from '@sigstore/bundle';
-import { digestFile } from '../artifacts/digest.ts';
 import {
   chooseDistTag,
   compareSemver,
@@ -386,10 +385,7 @@ export const npm: Registry<NpmArtifact> = {
     }
   },
 
-  async inspect(path, { printHash }) {
-    const pkg = await readNpmPackage(path);
-    return { path, file: path.split(/[\\/]/).pop() ?? path, ...pkg, ...(await digestFile(path, printHash)) };
-  },
+  inspect: (path) => readNpmPackage(path),
 
   order(artifacts, options) {
     const problems: string[] = [];

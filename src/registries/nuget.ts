@@ -1,4 +1,3 @@
-import { digestFile } from '../artifacts/digest.ts';
 import { type NuGetPackage, readNupkg } from '../artifacts/nupkg.ts';
 import { ActionError, unexplainedRefusal } from '../errors.ts';
 import {
@@ -254,16 +253,9 @@ export const nuget: Registry<NuGetArtifact> = {
     }
   },
 
-  async inspect(path, { printHash }) {
+  async inspect(path) {
     const pkg = await readNupkg(path);
-    return {
-      path,
-      file: path.split(/[\\/]/).pop() ?? path,
-      name: pkg.id,
-      ...pkg,
-      ...(await digestFile(path, printHash)),
-      warnings: [],
-    };
+    return { name: pkg.id, ...pkg };
   },
 
   order(artifacts) {

@@ -1,5 +1,4 @@
 import { metadataFormFields } from '../artifacts/core-metadata.ts';
-import { digestFile } from '../artifacts/digest.ts';
 import { normalizeName, type PythonDistribution, readPythonDistribution } from '../artifacts/python.ts';
 import { publishStatement, toPep740 } from '../attestation/pep740.ts';
 import { ActionError, unexplainedRefusal } from '../errors.ts';
@@ -235,11 +234,8 @@ export const pypi: Registry<PythonArtifact> = {
     };
   },
 
-  async inspect(path, { verifyMetadata }) {
-    const distribution = await readPythonDistribution(path, verifyMetadata);
-    const digests = await digestFile(path, true);
-    return { path, file: path.split(/[\\/]/).pop() ?? path, ...distribution, ...digests };
-  },
+  inspect: (path, { verifyMetadata }) => readPythonDistribution(path, verifyMetadata),
+  sendsBlake2: true,
 
   order(artifacts) {
     const sdists = new Map<string, string>();

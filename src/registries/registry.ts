@@ -2,27 +2,23 @@ import type { SerializedBundle } from '@sigstore/bundle';
 import type { HttpResponse } from '../http.ts';
 import type { Claims } from '../types.ts';
 
-/** What planning asks of a registry's reading of a file. */
-export interface InspectOptions {
-  /** Refuse metadata the registry would refuse (verify-metadata). */
-  verifyMetadata: boolean;
-  /** Compute every digest print-hash shows. */
-  printHash: boolean;
-}
-
-/** A validated file, ready to publish. Registries extend it with what their upload needs. */
-export interface Artifact {
+/** What every file has whatever its registry, filled in by planning. */
+export interface FileFacts {
   path: string;
   /** Base name, as uploaded. */
   file: string;
-  name: string;
-  version: string;
   size: number;
   sha256: string;
-  /** BLAKE2b-256: PyPI's upload form sends it; for other registries it is computed only for print-hash. */
+  /** BLAKE2b-256: where the registry sends it (sendsBlake2), or for print-hash. */
   blake2_256?: string;
   /** Problems worth a warning that do not stop the upload. */
   warnings: string[];
+}
+
+/** A validated file, ready to publish. Registries extend it with what their upload needs. */
+export interface Artifact extends FileFacts {
+  name: string;
+  version: string;
   /**
    * The Sigstore bundles of this file's attestations, signed before the exchange (attestation/sign.ts) and sent with
    * its upload in the registry's form (PyPI: PEP 740 objects; npm: the `.sigstore` attachment; RubyGems: the
@@ -30,6 +26,9 @@ export interface Artifact {
    */
   attestations?: SerializedBundle[];
 }
+
+/** What a registry reads from a file: its artifact but the FileFacts, which planning adds. */
+export type Inspected<A extends Artifact> = Omit<A, keyof FileFacts> & { warnings?: string[] };
 
 /** The registry instance a release goes to. */
 export interface Target {
@@ -164,8 +163,13 @@ export interface Registry<A extends Artifact = Artifact> {
   target(id: string, repositoryUrl: URL | undefined, audience: string | undefined): Target;
   /** Input checks of this registry, before any file is read or anything is sent. */
   validate?(target: Target, options: PublishOptions, trusted: boolean): void;
-  /** Reads and validates one file; throws an ActionError naming the file when it is not publishable. */
-  inspect(path: string, opts: InspectOptions): Promise<A>;
+  /**
+   * Reads and validates one file: what the registry needs of it beyond its FileFacts (and any warnings);
+   * throws an ActionError naming the file when it is not publishable.
+   */
+  inspect(path: string, opts: { verifyMetadata: boolean }): Promise<Inspected<A>>;
+  /** Every upload sends the file's BLAKE2b-256 (PyPI's form), so planning computes it. */
+  sendsBlake2?: boolean;
   /** Checks rules across all files of the release and returns them in upload order. */
   order(artifacts: A[], options: PublishOptions): A[];
   /**

@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import { digestFile } from '../artifacts/digest.ts';
 import { type GemSpec, readGem } from '../artifacts/gem.ts';
 import { ActionError, unexplainedRefusal } from '../errors.ts';
 import { fileChunks } from '../file-chunks.ts';
@@ -167,16 +166,7 @@ export const rubygems: Registry<GemArtifact> = {
     };
   },
 
-  async inspect(path, { printHash }) {
-    const spec = await readGem(path);
-    return {
-      path,
-      file: path.split(/[\\/]/).pop() ?? path,
-      ...spec,
-      ...(await digestFile(path, printHash)),
-      warnings: [],
-    };
-  },
+  inspect: (path) => readGem(path),
 
   order: (artifacts) => artifacts,
 
