@@ -8,7 +8,6 @@ import type yauzl from 'yauzl';
 import { ActionError } from '../errors.ts';
 import { CHUNK_BYTES, fileChunks, ownedFileChunks } from '../file-chunks.ts';
 import { checkZipMethod, nextEntry, UnsupportedCompression, ZipReader } from './archive.ts';
-import { bunzip2, zstdDecompressor } from './conda.ts';
 
 /**
  * More than any registry accepts once unpacked. Proving a file whole means inflating all of it, so a bomb
@@ -398,9 +397,13 @@ async function verifyCompressedTar(
   await tar.end();
 }
 
+/** conda's decompressors (and the bzip2 library) are loaded by the runs that check conda packages only. */
+const condaStreams = () => import('./conda.ts');
+
 /** `.conda`: the zip checked as a wheel is, then each `.tar.zst` member to its zstd checksum and tar end. */
 async function verifyConda(filePath: string): Promise<void> {
   await verifyZip(filePath);
+  const { zstdDecompressor } = await condaStreams();
   const { zip } = await ZipReader.open(filePath);
   try {
     for (let entry = await nextEntry(zip); entry; entry = await nextEntry(zip)) {
@@ -417,11 +420,13 @@ async function verifyConda(filePath: string): Promise<void> {
 }
 
 /** `.tar.bz2` conda packages: every bzip2 block to its CRC, the tar to its end. */
-const verifyTarBz2 = (filePath: string): Promise<void> =>
+async function verifyTarBz2(filePath: string): Promise<void> {
+  const { bunzip2 } = await condaStreams();
   // unbzip2-stream's own words for anything but a CRC mismatch say nothing a user can use.
-  verifyCompressedTar(bunzip2(filePath, CHUNK_BYTES), 'bzip2', (message) =>
+  return verifyCompressedTar(bunzip2(filePath, CHUNK_BYTES), 'bzip2', (message) =>
     /crc/i.test(message) ? 'a CRC does not match the data' : 'cut short or corrupted',
   );
+}
 
 function verifierFor(file: string): ((filePath: string) => Promise<void>) | undefined {
   if (/\.(whl|nupkg|snupkg)$/i.test(file)) return verifyZip;
