@@ -175,7 +175,8 @@ export async function planReleases(inputs: Inputs): Promise<Release[]> {
     }
     // A few files at once: one's inflating (zlib works in the thread pool) overlaps another's hashing.
     const slots = new Slots(INSPECTED_AT_ONCE);
-    const blake2 = Boolean(registry.sendsBlake2) || inputs.printHash;
+    // A dry run sends no upload form: its BLAKE2b would be for print-hash alone.
+    const blake2 = (Boolean(registry.sendsBlake2) && !inputs.dryRun) || inputs.printHash;
     const inspected = await Promise.all(
       names.map((name) =>
         slots.run(async (): Promise<Artifact | ActionError> => {

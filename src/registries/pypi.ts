@@ -21,10 +21,7 @@ import { untrusted } from '../untrusted.ts';
 import { mintedCredential } from './credential.ts';
 import { type Artifact, afterFirstOf, type Registry, type Target } from './registry.ts';
 
-export interface PythonArtifact extends Artifact, PythonDistribution {
-  /** The upload form's blake2_256_digest. */
-  blake2_256: string;
-}
+export interface PythonArtifact extends Artifact, PythonDistribution {}
 
 const INSTANCES: Record<string, { title: string; url: string }> = {
   pypi: { title: 'PyPI', url: 'https://upload.pypi.org/legacy/' },
@@ -88,8 +85,9 @@ function formBody(artifact: PythonArtifact) {
     ...metadataFormFields(artifact.metadata),
     ['comment', ''],
     ['sha256_digest', artifact.sha256],
-    ['blake2_256_digest', artifact.blake2_256],
   ];
+  // As twine sends it: planning computes it for every run that uploads to PyPI (sendsBlake2).
+  if (artifact.blake2_256) fields.push(['blake2_256_digest', artifact.blake2_256]);
   // PEP 740: a JSON array of attestation objects; Warehouse refuses an empty one, so none means no field.
   if (artifact.attestations?.length)
     fields.push(['attestations', JSON.stringify(artifact.attestations.map(toPep740))]);
