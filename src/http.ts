@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import http from 'node:http';
-import https from 'node:https';
+import type https from 'node:https';
 import { ActionError } from './errors.ts';
 import { Slots } from './slots.ts';
 import { untrusted } from './untrusted.ts';
@@ -107,11 +107,24 @@ export function checkTransport(url: URL, inputName: string): void {
   });
 }
 
+/**
+ * The https module, and with it TLS and most of crypto, is loaded by the first https request: a dry run on a
+ * laptop, --help and --version make none.
+ */
+let httpsModule: typeof https | undefined;
+const transportFor = (url: URL): typeof http | typeof https =>
+  url.protocol === 'https:' ? (httpsModule ??= process.getBuiltinModule('node:https')) : http;
+
 // One keep-alive agent per protocol: every file of a release reuses the same connection.
-const agents = {
-  'http:': new http.Agent({ keepAlive: true, maxSockets: 16 }),
-  'https:': new https.Agent({ keepAlive: true, maxSockets: 16 }),
-};
+const agents = new Map<string, http.Agent>();
+function agentFor(url: URL): http.Agent {
+  let agent = agents.get(url.protocol);
+  if (!agent) {
+    agent = new (transportFor(url).Agent)({ keepAlive: true, maxSockets: 16 });
+    agents.set(url.protocol, agent);
+  }
+  return agent;
+}
 
 /** The backoff wait, which ends early when `signal` aborts; unit tests replace it so they never sleep. */
 export const backoff = {
@@ -269,7 +282,7 @@ async function sendOnce(req: HttpRequest, url: URL, endAt: number): Promise<Omit
     headers['content-length'] = String(body.length);
     if (body.contentType) headers['content-type'] = body.contentType;
   }
-  const transport = url.protocol === 'https:' ? https : http;
+  const transport = transportFor(url);
   const timeoutMs = req.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const started = Date.now();
   const attemptMs = body ? UPLOAD_BASE_MS + (body.length / MIN_UPLOAD_BYTES_PER_S) * 1000 : MAX_TIMER_MS;
@@ -281,7 +294,7 @@ async function sendOnce(req: HttpRequest, url: URL, endAt: number): Promise<Omit
     const request = transport.request(url, {
       method: req.method,
       headers,
-      agent: agents[url.protocol as 'http:' | 'https:'],
+      agent: agentFor(url),
     });
     // An idle timeout alone never fires on a server that sends a byte a second: the attempt also has a total.
     const overdue = setTimeout(() => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -91,6 +92,28 @@ describe('send', () => {
       (err: ActionError) =>
         err instanceof ActionError && /Asking failed: .* \(tried 3 times\)/.test(err.message),
     );
+  });
+
+  it('speaks TLS to an https URL (the https module is loaded by the first such request)', async () => {
+    const firstBytes: Buffer[] = [];
+    const server = net.createServer((socket) => {
+      socket.once('data', (chunk: Buffer) => {
+        firstBytes.push(chunk);
+        socket.destroy();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as net.AddressInfo;
+    try {
+      await assert.rejects(
+        send({ method: 'GET', url: new URL(`https://127.0.0.1:${port}/`), what: 'Asking', attempts: 1 }),
+        ActionError,
+      );
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+    // A TLS record of type handshake (22) opens the connection: a ClientHello, not an HTTP request line.
+    assert.equal(firstBytes[0]?.[0], 0x16);
   });
 
   it('times out a server that never answers', async () => {
