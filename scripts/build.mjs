@@ -33,7 +33,8 @@ const startupCost = {
     // Their own modules too (core's summary reads fs.promises when it is evaluated, loading readline).
     build.onResolve({ filter: /^(@actions\/|\.)/ }, async (args) => {
       if (args.pluginData?.resolving) return undefined;
-      if (args.path.startsWith('.') && !/[\\/]node_modules[\\/]@actions[\\/]/.test(args.importer)) return undefined;
+      if (args.path.startsWith('.') && !/[\\/]node_modules[\\/]@actions[\\/]/.test(args.importer))
+        return undefined;
       const resolved = await build.resolve(args.path, {
         kind: args.kind,
         resolveDir: args.resolveDir,

@@ -112,8 +112,11 @@ export function checkTransport(url: URL, inputName: string): void {
  * laptop, --help and --version make none.
  */
 let httpsModule: typeof https | undefined;
-const transportFor = (url: URL): typeof http | typeof https =>
-  url.protocol === 'https:' ? (httpsModule ??= process.getBuiltinModule('node:https')) : http;
+function transportFor(url: URL): typeof http | typeof https {
+  if (url.protocol !== 'https:') return http;
+  httpsModule ??= process.getBuiltinModule('node:https');
+  return httpsModule;
+}
 
 // One keep-alive agent per protocol: every file of a release reuses the same connection.
 const agents = new Map<string, http.Agent>();
