@@ -181,6 +181,33 @@ describe('PyPI end to end (bundled action on Node 24)', () => {
     );
   });
 
+  it("asks for the exchange's ID token while the lookup is under way, and exchanges that one", async () => {
+    const wheel = await makeWheel(tmp(), { name: 'tp-sample', version: '0.5.0' });
+    const requestsBefore = issuer.requests.length;
+    pypi.requests.length = 0;
+    pypi.lookupLatencyMs = 500;
+    let result: Awaited<ReturnType<typeof run>>;
+    try {
+      result = await run({ files: [wheel] });
+    } finally {
+      pypi.lookupLatencyMs = 0;
+    }
+    assert.equal(result.code, 0, result.stdout);
+    assert.deepEqual(
+      pypi.uploads.map((u) => u.file?.filename).filter((f) => f?.includes('0.5.0')),
+      ['tp_sample-0.5.0-py3-none-any.whl'],
+    );
+    const lookup = pypi.requests.find((r) => r.path === '/pypi/tp-sample/0.5.0/json');
+    const tokens = issuer.requests.slice(requestsBefore).filter((r) => r.audience === 'pypi');
+    assert.equal(tokens.length, 1, 'one JWT, the one the exchange sent');
+    assert.ok(
+      lookup && tokens[0] && tokens[0].at < lookup.at + 500,
+      'asked for before the lookup was answered',
+    );
+    assert.equal(lookup.authorization, undefined, 'the lookup carries no credentials');
+    assertNoLeaks(result);
+  });
+
   it('a re-run after a job died half-way sends only the missing files and reports the rest as skipped', async () => {
     const dir = tmp();
     const wheels = [];

@@ -43,8 +43,8 @@ export interface Issuer {
   requestToken: string;
   /** Every JWT handed out, in order. */
   issued: string[];
-  /** Every token request, faulted ones included. */
-  requests: { audience: string | null; authorized: boolean }[];
+  /** Every token request, faulted ones included, with when it came (performance.now()). */
+  requests: { audience: string | null; authorized: boolean; at: number }[];
   /** Mutable. Set a time claim (iat, nbf, exp), aud or jti here to override the computed one, or to undefined to leave it out. */
   claims: Claims;
   /** Consumed one per token request, before normal handling. */
@@ -75,7 +75,7 @@ export async function startIssuer(
 
     const authorized = /^bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1] === issuer.requestToken;
     const audience = url.searchParams.get('audience');
-    issuer.requests.push({ audience, authorized });
+    issuer.requests.push({ audience, authorized, at: performance.now() });
     if (fault(issuer.faults, req, res)) return;
     if (!authorized) return sendJson(res, 401, { message: 'Unauthorized' });
 

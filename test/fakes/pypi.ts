@@ -90,6 +90,8 @@ export interface PyPI {
   mintRequests: number;
   /** Milliseconds each upload is held before its answer (a real index's processing time). */
   uploadLatencyMs: number;
+  /** Milliseconds each JSON API lookup is held before its answer (an index across the internet). */
+  lookupLatencyMs: number;
   /** Uploads being handled now, and the most at once. */
   inFlight: { now: number; max: number };
   /** Upload faults apply once this many uploads were recorded (to meet a later upload of a release). */
@@ -99,7 +101,8 @@ export interface PyPI {
   /** Files to refuse with 400 and this reason, whatever else holds. */
   refusals: Map<string, string>;
   /** Every request in arrival order, with the Authorization it carried. */
-  requests: { method: string; path: string; authorization: string | undefined }[];
+  /** Every request, with when it came (performance.now()). */
+  requests: { method: string; path: string; authorization: string | undefined; at: number }[];
   /** Every upload that was not faulted and not sunk, with the status it got. */
   uploads: ReceivedUpload[];
   files: Map<string, StoredFile>;
@@ -1040,7 +1043,12 @@ export async function startPyPI(opts: {
 
   const server = await listen(async (req, res) => {
     const path = new URL(req.url ?? '/', 'http://pypi').pathname;
-    pypi.requests.push({ method: req.method ?? '', path, authorization: req.headers.authorization });
+    pypi.requests.push({
+      method: req.method ?? '',
+      path,
+      authorization: req.headers.authorization,
+      at: performance.now(),
+    });
     if (req.method === 'GET' && path === '/_/oidc/audience') {
       if (fault(pypi.faults.audience, req, res)) return;
       if (pypi.audienceStatus === 404) return page(req, res, 404);
@@ -1073,6 +1081,7 @@ export async function startPyPI(opts: {
     const releaseJson = /^\/pypi\/([^/]+)\/([^/]+)\/json$/.exec(path);
     if (req.method === 'GET' && releaseJson?.[1] && releaseJson[2]) {
       if (fault(pypi.faults.lookup, req, res)) return;
+      if (pypi.lookupLatencyMs) await new Promise((resolve) => setTimeout(resolve, pypi.lookupLatencyMs));
       const project = normalizeName(decodeURIComponent(releaseJson[1]));
       const files = releaseFiles(project, releaseJson[2]);
       const extras = pypi.releases.get(`${project}@${files[0]?.version}`)?.provides_extra ?? [];
@@ -1121,6 +1130,7 @@ export async function startPyPI(opts: {
     mintRequests: 0,
     requests: [],
     uploadLatencyMs: 0,
+    lookupLatencyMs: 0,
     inFlight: { now: 0, max: 0 },
     refusals: new Map(),
     faultsAfterUploads: 0,
