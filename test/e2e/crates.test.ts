@@ -65,6 +65,8 @@ describe('crates.io end to end (bundled action on Node 24)', () => {
   it('publishes the fixture with trusted publishing and revokes the token after the upload', async () => {
     const result = await run({ inputs: { 'print-hash': 'true' } });
     assert.equal(result.code, 0, result.stdout);
+    // BLAKE2b is computed for crates.io only because print-hash asks for it.
+    assert.match(result.stdout, /\n\s+sha256 [0-9a-f]{64}\n\s+blake2b-256 [0-9a-f]{64}\n/);
     assert.deepEqual(
       result.published.map((p) => [p.file, p.status, p.registry, p.name, p.version]),
       [['tp-sample-0.1.0.crate', 'uploaded', 'crates-io', 'tp-sample', '0.1.0']],
