@@ -221,7 +221,6 @@ export async function send(request: HttpRequest): Promise<HttpResponse> {
       const res = { ...(await (big ? BIG_READS.run(once) : once())), retried: attempt > 1 };
       if (!isTransientStatus(res.status) || attempt === attempts) return res;
       lastAnswer = res;
-      lastProblem = `HTTP ${res.status} ${res.reason}`;
       const retryAfter = headerValue(res.headers['retry-after']);
       const delay = retryDelayMs(attempt, retryAfter);
       if (res.status === 429 && retryAfter !== undefined) {

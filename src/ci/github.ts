@@ -5,6 +5,7 @@ import { parseJson, send } from '../http.ts';
 import { claimText, workflowFile } from '../oidc.ts';
 import { log } from '../output.ts';
 import type { PublishedFile } from '../types.ts';
+import { untrusted } from '../untrusted.ts';
 import { CI_TITLES, type Ci, failureText, installableColumn, type RunEnd } from './ci.ts';
 
 type Env = Record<string, string | undefined>;
@@ -84,10 +85,13 @@ async function fetchIdToken(audience: string, env: Env): Promise<string> {
   });
   const value = (parseJson(res) as { value?: unknown } | undefined)?.value;
   if (res.status !== 200 || typeof value !== 'string' || !value) {
-    throw new ActionError(`GitHub refused the OIDC token request: HTTP ${res.status} ${res.reason}.`, {
-      cause: 'The job lacks the id-token: write permission, or GitHub had a fault.',
-      fix: 'Add `permissions: id-token: write` to the publishing job and re-run it.',
-    });
+    throw new ActionError(
+      `GitHub refused the OIDC token request: HTTP ${res.status} ${untrusted(res.reason)}.`,
+      {
+        cause: 'The job lacks the id-token: write permission, or GitHub had a fault.',
+        fix: 'Add `permissions: id-token: write` to the publishing job and re-run it.',
+      },
+    );
   }
   log.secret(value);
   return value;

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { describe, it } from 'node:test';
+import { githubActions } from '../../src/ci/github.ts';
 import { gitlabCi } from '../../src/ci/gitlab.ts';
 import { audienceVariable } from '../../src/ci/id-token-variables.ts';
 import { detectCi } from '../../src/ci/index.ts';
@@ -110,5 +112,32 @@ describe('the plain log', () => {
     await log.group('PyPI', async () => log.info('inside'));
     log.debug('hidden');
     assert.deepEqual(lines, ['start trusted_publish_1 PyPI', 'inside', 'end trusted_publish_1']);
+  });
+});
+
+describe("GitHub's token service", () => {
+  it('a refusal is shown with its status line on one line, control characters escaped', async () => {
+    const server = net.createServer((socket) => {
+      socket.once('data', () =>
+        socket.end('HTTP/1.1 403 Forbidden \x1b[2J\r\ncontent-length: 0\r\nconnection: close\r\n\r\n'),
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as net.AddressInfo;
+    const ci = githubActions({
+      GITHUB_ACTIONS: 'true',
+      GITHUB_EVENT_NAME: 'push',
+      ACTIONS_ID_TOKEN_REQUEST_URL: `http://127.0.0.1:${port}/token?api-version=2.0`,
+      ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'request-token-of-the-runner',
+    });
+    try {
+      await assert.rejects(ci.idToken('pypi', 'pypi'), (err: ActionError) => {
+        assert.match(err.message, /HTTP 403 Forbidden \\x1b\[2J\.$/);
+        assert.ok(!err.message.includes('\x1b'), 'no raw escape character');
+        return true;
+      });
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
