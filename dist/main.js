@@ -1,2 +1,2 @@
 import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);
-import{a as r,c as t,d as m}from"./chunks/chunk-O5AF7J5G.js";import"./chunks/chunk-JNM5YSYX.js";import{c as o}from"./chunks/chunk-JGYOKKXI.js";import"./chunks/chunk-UC5NOQTW.js";import"./chunks/chunk-3G2UPOL4.js";import"./chunks/chunk-I6GOIJHE.js";import"./chunks/chunk-67BG23Y2.js";var i=r(process.env);o(i);await m(i,()=>t());
+import{a as r,c as t,d as m}from"./chunks/chunk-FNS6MN2D.js";import"./chunks/chunk-JNM5YSYX.js";import{c as o}from"./chunks/chunk-JGYOKKXI.js";import"./chunks/chunk-UC5NOQTW.js";import"./chunks/chunk-3G2UPOL4.js";import"./chunks/chunk-I6GOIJHE.js";import"./chunks/chunk-67BG23Y2.js";var i=r(process.env);o(i);await m(i,()=>t());

@@ -182,9 +182,10 @@ export async function planReleases(inputs: Inputs): Promise<Release[]> {
         slots.run(async (): Promise<Artifact | ActionError> => {
           const file = path.join(inputs.packagesDir, name);
           try {
+            if (registry.intactBeforeInspect) await verifyIntact(file);
             const read = await registry.inspect(file, { verifyMetadata: inputs.verifyMetadata });
-            // After the reader: it refuses metadata bombs and unreadable files before all of it is inflated.
-            await verifyIntact(file);
+            // Otherwise after the reader: it refuses metadata bombs and unreadable files before all is inflated.
+            if (!registry.intactBeforeInspect) await verifyIntact(file);
             return { warnings: [], ...read, path: file, file: name, ...(await digestFile(file, blake2)) };
           } catch (err) {
             if (!(err instanceof ActionError)) throw err;

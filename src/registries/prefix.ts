@@ -2,7 +2,6 @@
 // (src/upload/prefix.rs: the multipart upload and its answers) and rattler_networking (trusted_publishing.rs:
 // the exchange), which `rattler-build upload prefix` runs; repodata.json as rattler_conda_types reads it.
 import { type CondaSpec, readConda } from '../artifacts/conda.ts';
-import { verifyIntact } from '../artifacts/integrity.ts';
 import { ActionError } from '../errors.ts';
 import { apiUrl, type HttpResponse, jsonBody, parseJson, send } from '../http.ts';
 import { multipartBody } from '../multipart.ts';
@@ -169,11 +168,11 @@ export const prefix: Registry<CondaArtifact> = {
   },
 
   async inspect(path) {
-    // Whole first: a .conda's members are stored, not deflated, and zstd frames need not carry a checksum, so
-    // a damaged info/index.json could read as another package's.
-    await verifyIntact(path);
     return { ...(await readConda(path)), channel: '' };
   },
+  // A .conda's members are stored, not deflated, and zstd frames need not carry a checksum, so a damaged
+  // info/index.json could read as another package's.
+  intactBeforeInspect: true,
 
   order(artifacts, { channel }) {
     // Each file is its own record in the channel: no file waits for another.

@@ -170,6 +170,8 @@ export interface Registry<A extends Artifact = Artifact> {
   inspect(path: string, opts: { verifyMetadata: boolean }): Promise<Inspected<A>>;
   /** Every upload sends the file's BLAKE2b-256 (PyPI's form), so planning computes it. */
   sendsBlake2?: boolean;
+  /** The integrity pass comes before the reader: what it reads is not proven by a checksum of its own. */
+  intactBeforeInspect?: boolean;
   /** Checks rules across all files of the release and returns them in upload order. */
   order(artifacts: A[], options: PublishOptions): A[];
   /**
