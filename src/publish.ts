@@ -1,3 +1,4 @@
+import { loadBlake2 } from './artifacts/digest.ts';
 import { CANCELLED, type Cancellation } from './cancel.ts';
 import type { Ci } from './ci/ci.ts';
 import { ActionError } from './errors.ts';
@@ -76,6 +77,8 @@ async function flow(
     const credentialsOf = new Map(parts.map((part) => [part, new Credentials(part)]));
     if (!inputs.dryRun) {
       for (const credentials of credentialsOf.values()) credentials.prepare();
+      // PyPI's upload form carries BLAKE2b: its hasher compiles while the lookup and the exchange are in flight.
+      if (releases.some((r) => r.registry.sendsBlake2)) loadBlake2();
       await lookUpHeld(parts);
     }
     for (const part of parts) refuseSecondExchange(part);

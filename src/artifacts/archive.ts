@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { Readable } from 'node:stream';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, inflateRawSync } from 'node:zlib';
 import { Parser } from 'tar/parse';
 import type { ReadEntry } from 'tar/read-entry';
 import yauzl from 'yauzl';
@@ -180,7 +180,7 @@ export async function readZipMember(
   path: string,
   pick: (names: string[]) => string | undefined,
 ): Promise<{ name: string; data: Buffer } | undefined> {
-  const { zip } = await ZipReader.open(path);
+  const { zip, reader } = await ZipReader.open(path);
   try {
     const entries = new Map<string, yauzl.Entry>();
     for (let entry = await nextEntry(zip); entry; entry = await nextEntry(zip))
@@ -188,16 +188,48 @@ export async function readZipMember(
     const name = pick([...entries.keys()]);
     const entry = name === undefined ? undefined : entries.get(name);
     if (!name || !entry) return undefined;
-    checkZipMethod(name, entry.compressionMethod);
-    if (entry.uncompressedSize > MAX_MEMBER_BYTES)
-      throw new ArchiveError(`${name} is larger than ${MAX_MEMBER_BYTES} bytes once unpacked`);
-    const stream = await zip.openReadStreamPromise(entry);
-    return { name, data: await collect(stream, MAX_MEMBER_BYTES, name) };
+    return { name, data: await memberData(zip, reader, entry) };
   } catch (err) {
     throw err instanceof ArchiveError ? err : new ArchiveError((err as Error).message);
   } finally {
     zip.close();
   }
+}
+
+/**
+ * A member small enough to hold (MAX_MEMBER_BYTES), read from the cached blocks and inflated in one call.
+ * yauzl's read stream inflates through zlib's thread pool, a round trip per chunk: for the few KiB of a
+ * METADATA that cost more than the rest of reading the wheel. Its checks are kept: no encryption, a stored
+ * or deflated entry, data within the file, and exactly the size the central directory gives.
+ */
+async function memberData(zip: yauzl.ZipFile, reader: ZipReader, entry: yauzl.Entry): Promise<Buffer> {
+  const name = entry.fileName;
+  if (entry.isEncrypted()) throw new ArchiveError(`${name} is encrypted`);
+  checkZipMethod(name, entry.compressionMethod);
+  if (entry.uncompressedSize > MAX_MEMBER_BYTES)
+    throw new ArchiveError(`${name} is larger than ${MAX_MEMBER_BYTES} bytes once unpacked`);
+  // Its packed bytes are held whole too: deflate grows data by an eighth at worst, so twice is never valid.
+  if (entry.compressedSize > 2 * MAX_MEMBER_BYTES)
+    throw new ArchiveError(`${name} is larger than ${2 * MAX_MEMBER_BYTES} bytes packed`);
+  const { fileDataStart } = await zip.readLocalFileHeaderPromise(entry, { minimal: true });
+  const raw = reader.bytesAt(fileDataStart, entry.compressedSize);
+  if (raw.length !== entry.compressedSize) throw new ArchiveError(`${name} is cut short`);
+  let data = raw;
+  if (entry.compressionMethod === 8) {
+    try {
+      data = inflateRawSync(raw, { maxOutputLength: Math.max(entry.uncompressedSize, 1) });
+    } catch (err) {
+      const tooLarge = (err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE';
+      throw new ArchiveError(
+        tooLarge ? `${name} unpacks to more bytes than it says` : (err as Error).message,
+      );
+    }
+  }
+  if (data.length !== entry.uncompressedSize)
+    throw new ArchiveError(
+      `${name} unpacks to ${data.length} bytes, the central directory says ${entry.uncompressedSize}`,
+    );
+  return data;
 }
 
 /** The next central directory entry, or undefined after the last. */

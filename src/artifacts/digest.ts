@@ -5,8 +5,17 @@ import { fileChunks } from '../file-chunks.ts';
 export interface Digests {
   size: number;
   sha256: string;
-  /** Only where asked for (see digestFile). */
-  blake2_256?: string;
+}
+
+/** A file's size and sha256 in one streaming read. */
+export async function digestFile(path: string): Promise<Digests> {
+  const sha256 = createHash('sha256');
+  let size = 0;
+  for await (const bytes of fileChunks(path)) {
+    size += bytes.length;
+    sha256.update(bytes);
+  }
+  return { size, sha256: sha256.digest('hex') };
 }
 
 /**
@@ -19,31 +28,47 @@ const idleBlake2: IHasher[] = [];
  * BLAKE2b-256 comes from WebAssembly because Node's OpenSSL build refuses BLAKE2b with a 32-byte output. It
  * is loaded and compiled on first use: only PyPI's upload form and print-hash need it.
  */
+let blake2Module: Promise<typeof import('./blake2b.ts')> | undefined;
+
+/**
+ * Starts loading and compiling the BLAKE2b hasher, which takes several milliseconds: called while requests
+ * are in flight, it is ready when the first upload form needs it. V8 compiles WebAssembly off the main thread.
+ */
+export function loadBlake2(): void {
+  if (blake2Module) return;
+  blake2Module = import('./blake2b.ts');
+  // Whoever needs the hasher awaits it and sees a failure; the early start alone must not crash the run.
+  blake2Module.catch(() => undefined);
+}
+
 async function blake2Hasher(): Promise<IHasher> {
   const idle = idleBlake2.pop();
   if (idle) return idle;
-  const { createBLAKE2b } = await import('./blake2b.ts');
+  loadBlake2();
+  const { createBLAKE2b } = await (blake2Module as Promise<typeof import('./blake2b.ts')>);
   return createBLAKE2b(256);
 }
 
-/** A file's size and sha256, and with `blake2` its BLAKE2b-256 too, in one streaming read. */
-export async function digestFile(path: string, blake2: true): Promise<Required<Digests>>;
-export async function digestFile(path: string, blake2: boolean): Promise<Digests>;
-export async function digestFile(path: string, blake2: boolean): Promise<Digests> {
-  const sha256 = createHash('sha256');
-  const blake2b = blake2 ? await blake2Hasher() : undefined;
+/** Each file's BLAKE2b-256, computed once: a retried upload sends the same form again. */
+const blake2ByPath = new Map<string, Promise<string>>();
+
+/** A file's BLAKE2b-256 (hex), read when first asked for. */
+export function blake2File(path: string): Promise<string> {
+  let digest = blake2ByPath.get(path);
+  if (!digest) {
+    digest = hashBlake2(path);
+    blake2ByPath.set(path, digest);
+  }
+  return digest;
+}
+
+async function hashBlake2(path: string): Promise<string> {
+  const hasher = await blake2Hasher();
   try {
-    blake2b?.init();
-    let size = 0;
-    for await (const bytes of fileChunks(path)) {
-      size += bytes.length;
-      sha256.update(bytes);
-      blake2b?.update(bytes);
-    }
-    const digests: Digests = { size, sha256: sha256.digest('hex') };
-    if (blake2b) digests.blake2_256 = blake2b.digest('hex');
-    return digests;
+    hasher.init();
+    for await (const bytes of fileChunks(path)) hasher.update(bytes);
+    return hasher.digest('hex');
   } finally {
-    if (blake2b) idleBlake2.push(blake2b);
+    idleBlake2.push(hasher);
   }
 }

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { digestFile } from '../artifacts/digest.ts';
+import { blake2File, digestFile } from '../artifacts/digest.ts';
 import { verifyIntact } from '../artifacts/integrity.ts';
 import { ActionError } from '../errors.ts';
 import { type Inputs, publishOptions } from '../inputs.ts';
@@ -175,8 +175,6 @@ export async function planReleases(inputs: Inputs): Promise<Release[]> {
     }
     // A few files at once: one's inflating (zlib works in the thread pool) overlaps another's hashing.
     const slots = new Slots(INSPECTED_AT_ONCE);
-    // A dry run sends no upload form: its BLAKE2b would be for print-hash alone.
-    const blake2 = (Boolean(registry.sendsBlake2) && !inputs.dryRun) || inputs.printHash;
     const inspected = await Promise.all(
       names.map((name) =>
         slots.run(async (): Promise<Artifact | ActionError> => {
@@ -186,7 +184,9 @@ export async function planReleases(inputs: Inputs): Promise<Release[]> {
             const read = await registry.inspect(file, { verifyMetadata: inputs.verifyMetadata });
             // Otherwise after the reader: it refuses metadata bombs and unreadable files before all is inflated.
             if (!registry.intactBeforeInspect) await verifyIntact(file);
-            return { warnings: [], ...read, path: file, file: name, ...(await digestFile(file, blake2)) };
+            const digests = await digestFile(file);
+            const shown = inputs.printHash ? { blake2_256: await blake2File(file) } : {};
+            return { warnings: [], ...read, path: file, file: name, ...digests, ...shown };
           } catch (err) {
             if (!(err instanceof ActionError)) throw err;
             return err;

@@ -1,4 +1,5 @@
 import { metadataFormFields } from '../artifacts/core-metadata.ts';
+import { blake2File } from '../artifacts/digest.ts';
 import { normalizeName, type PythonDistribution, readPythonDistribution } from '../artifacts/python.ts';
 import { publishStatement, toPep740 } from '../attestation/pep740.ts';
 import { ActionError, unexplainedRefusal } from '../errors.ts';
@@ -73,7 +74,7 @@ const MINT_CAUSES: Record<string, { cause: string; fix: string }> = {
   },
 };
 
-function formBody(artifact: PythonArtifact) {
+async function formBody(artifact: PythonArtifact) {
   const fields: [string, string][] = [
     [':action', 'file_upload'],
     ['protocol_version', '1'],
@@ -86,8 +87,8 @@ function formBody(artifact: PythonArtifact) {
     ['comment', ''],
     ['sha256_digest', artifact.sha256],
   ];
-  // As twine sends it: planning computes it for every run that uploads to PyPI (sendsBlake2).
-  if (artifact.blake2_256) fields.push(['blake2_256_digest', artifact.blake2_256]);
+  // As twine sends it. Hashed here, not in planning: one file's hashing overlaps the others' uploads.
+  fields.push(['blake2_256_digest', await blake2File(artifact.path)]);
   // PEP 740: a JSON array of attestation objects; Warehouse refuses an empty one, so none means no field.
   if (artifact.attestations?.length)
     fields.push(['attestations', JSON.stringify(artifact.attestations.map(toPep740))]);

@@ -9,7 +9,7 @@ export interface FileFacts {
   file: string;
   size: number;
   sha256: string;
-  /** BLAKE2b-256: where the registry sends it (sendsBlake2), or for print-hash. */
+  /** BLAKE2b-256, computed in planning for print-hash only. */
   blake2_256?: string;
   /** Problems worth a warning that do not stop the upload. */
   warnings: string[];
@@ -168,7 +168,7 @@ export interface Registry<A extends Artifact = Artifact> {
    * throws an ActionError naming the file when it is not publishable.
    */
   inspect(path: string, opts: { verifyMetadata: boolean }): Promise<Inspected<A>>;
-  /** Every upload sends the file's BLAKE2b-256 (PyPI's form), so planning computes it. */
+  /** Every upload form carries the file's BLAKE2b-256 (PyPI's): its hasher is loaded while requests are in flight. */
   sendsBlake2?: boolean;
   /** The integrity pass comes before the reader: what it reads is not proven by a checksum of its own. */
   intactBeforeInspect?: boolean;

@@ -1,13 +1,14 @@
 // A damaged file is refused before any request: every compressed stream to its checksum, every archive to its
 // end, every zip entry against its central directory. Damaged copies are cut from the real fixtures.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { create as createTar } from 'tar';
 import { ZipFile } from 'yazl';
-import { scanTar } from '../../src/artifacts/archive.ts';
+import { ArchiveError, readZipMember, scanTar } from '../../src/artifacts/archive.ts';
 import { verifyIntact } from '../../src/artifacts/integrity.ts';
 import { ActionError } from '../../src/errors.ts';
 import { makeNupkg } from '../fakes/nupkg.ts';
@@ -353,6 +354,45 @@ describe('zip entries against their central directory', () => {
         new RegExp(`data descriptor of ${pad} disagrees with the central directory`),
       );
     }
+  });
+});
+
+describe('one member read whole (METADATA, a .nuspec)', () => {
+  const METADATA = 'tp_sample-0.1.0.dist-info/METADATA';
+  const pick = (names: string[]) => names.find((n) => n === METADATA);
+  const read = (file: string) => readZipMember(file, pick);
+
+  it('gives the bytes Python’s zipfile gives', async () => {
+    const expected = execFileSync('python3', [
+      '-c',
+      'import sys, zipfile; sys.stdout.buffer.write(zipfile.ZipFile(sys.argv[1]).read(sys.argv[2]))',
+      WHEEL,
+      METADATA,
+    ]);
+    const member = await read(WHEEL);
+    assert.equal(member?.name, METADATA);
+    assert.ok(member.data.equals(expected));
+  });
+
+  it('refuses a size that disagrees with the data, either way, and an encrypted entry', async () => {
+    for (const [change, problem] of [
+      [1, /unpacks to 336 bytes, the central directory says 337/],
+      [-1, /unpacks to more bytes than it says/],
+    ] as const) {
+      const lying = edited(WHEEL, (bytes) => {
+        const { local, central } = zipHeaders(bytes, METADATA);
+        for (const at of [local + 22, central + 24]) bytes.writeUInt32LE(bytes.readUInt32LE(at) + change, at);
+      });
+      await assert.rejects(
+        read(lying),
+        (err: Error) => err instanceof ArchiveError && problem.test(err.message),
+      );
+    }
+    const encrypted = edited(WHEEL, (bytes) => {
+      const { local, central } = zipHeaders(bytes, METADATA);
+      for (const at of [local + 6, central + 8]) bytes.writeUInt16LE(bytes.readUInt16LE(at) | 1, at);
+    });
+    await assert.rejects(read(encrypted), /METADATA is encrypted/);
   });
 });
 
