@@ -18,11 +18,17 @@ const RING = 2;
 const spare: Buffer[] = [];
 
 /**
+ * Sees every chunk as it is read, in order: a reader that checks a file hashes it in the same read (the
+ * integrity pass and the digests).
+ */
+export type ChunkTap = (chunk: Uint8Array) => void;
+
+/**
  * A file's bytes in chunks, read into a ring of two reused buffers. A chunk stays valid until the consumer
  * asks for the second chunk after it, so a consumer may keep one chunk in flight (a socket write) while it
  * takes the next. A consumer that keeps chunks longer (a parser, a stream pipeline) takes ownedFileChunks.
  */
-export async function* fileChunks(path: string): AsyncGenerator<Uint8Array, void, undefined> {
+export async function* fileChunks(path: string, tap?: ChunkTap): AsyncGenerator<Uint8Array, void, undefined> {
   const fd = fs.openSync(path, 'r');
   const ring = Array.from({ length: RING }, () => spare.pop() ?? Buffer.allocUnsafeSlow(CHUNK_BYTES));
   try {
@@ -30,7 +36,9 @@ export async function* fileChunks(path: string): AsyncGenerator<Uint8Array, void
       const buffer = ring[i % RING] as Buffer;
       const bytesRead = fs.readSync(fd, buffer, 0, CHUNK_BYTES, null);
       if (bytesRead === 0) return;
-      yield buffer.subarray(0, bytesRead);
+      const chunk = buffer.subarray(0, bytesRead);
+      tap?.(chunk);
+      yield chunk;
     }
   } finally {
     fs.closeSync(fd);
@@ -39,7 +47,10 @@ export async function* fileChunks(path: string): AsyncGenerator<Uint8Array, void
 }
 
 /** A file's bytes in chunks the consumer owns: each a buffer of its own, no larger than what is left. */
-export async function* ownedFileChunks(path: string): AsyncGenerator<Buffer, void, undefined> {
+export async function* ownedFileChunks(
+  path: string,
+  tap?: ChunkTap,
+): AsyncGenerator<Buffer, void, undefined> {
   const fd = fs.openSync(path, 'r');
   try {
     for (let left = fs.fstatSync(fd).size; ; ) {
@@ -47,7 +58,9 @@ export async function* ownedFileChunks(path: string): AsyncGenerator<Buffer, voi
       const bytesRead = fs.readSync(fd, buffer, 0, buffer.length, null);
       if (bytesRead === 0) return;
       left -= bytesRead;
-      yield bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead);
+      const chunk = bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead);
+      tap?.(chunk);
+      yield chunk;
     }
   } finally {
     fs.closeSync(fd);

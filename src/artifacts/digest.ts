@@ -7,15 +7,28 @@ export interface Digests {
   sha256: string;
 }
 
+/** Size and sha256 of the bytes it is shown, in order: a reader's ChunkTap. */
+export class DigestTap {
+  private readonly sha256 = createHash('sha256');
+  private size = 0;
+
+  readonly update = (bytes: Uint8Array): void => {
+    this.size += bytes.length;
+    this.sha256.update(bytes);
+  };
+
+  /** The digests, when the bytes shown were the whole file (`size` bytes); undefined otherwise. */
+  digestsOf(size: number): Digests | undefined {
+    return this.size === size ? { size, sha256: this.sha256.digest('hex') } : undefined;
+  }
+}
+
 /** A file's size and sha256 in one streaming read. */
 export async function digestFile(path: string): Promise<Digests> {
-  const sha256 = createHash('sha256');
+  const tap = new DigestTap();
   let size = 0;
-  for await (const bytes of fileChunks(path)) {
-    size += bytes.length;
-    sha256.update(bytes);
-  }
-  return { size, sha256: sha256.digest('hex') };
+  for await (const bytes of fileChunks(path, tap.update)) size += bytes.length;
+  return tap.digestsOf(size) as Digests;
 }
 
 /**

@@ -6,7 +6,7 @@ import { Parser } from 'tar/parse';
 import type { ReadEntry } from 'tar/read-entry';
 import type yauzl from 'yauzl';
 import { ActionError } from '../errors.ts';
-import { CHUNK_BYTES, fileChunks, ownedFileChunks } from '../file-chunks.ts';
+import { CHUNK_BYTES, type ChunkTap, fileChunks, ownedFileChunks } from '../file-chunks.ts';
 import { checkZipMethod, nextEntry, UnsupportedCompression, ZipReader } from './archive.ts';
 
 /**
@@ -149,14 +149,14 @@ async function verifyGzip(
 }
 
 /** sdists, crates and npm tarballs: a gzip stream holding one tar (a crate in a single member). */
-const verifyTarGz = (filePath: string): Promise<void> =>
-  verifyGzip(ownedFileChunks(filePath), new TarToEnd(), filePath.endsWith('.crate'));
+const verifyTarGz = (filePath: string, tap: ChunkTap): Promise<void> =>
+  verifyGzip(ownedFileChunks(filePath, tap), new TarToEnd(), filePath.endsWith('.crate'));
 
 /**
  * A gem is a plain tar of gzip members (metadata.gz, data.tar.gz, checksums.yaml.gz): the outer tar to its
  * end, every member to its gzip trailer, and data.tar.gz's own tar to its end.
  */
-async function verifyGem(filePath: string): Promise<void> {
+async function verifyGem(filePath: string, tap: ChunkTap): Promise<void> {
   const members: Promise<void>[] = [];
   const problems: Error[] = [];
   const outer = new TarToEnd((entry) => {
@@ -168,7 +168,7 @@ async function verifyGem(filePath: string): Promise<void> {
       }),
     );
   });
-  for await (const chunk of ownedFileChunks(filePath)) await outer.write(chunk);
+  for await (const chunk of ownedFileChunks(filePath, tap)) await outer.write(chunk);
   await outer.end();
   await Promise.all(members);
   if (problems[0]) throw problems[0];
@@ -318,7 +318,7 @@ class EntryData {
 }
 
 /** Every entry's data, in one sequential read of the file with reused buffers. */
-async function checkEntryData(filePath: string, entries: EntryData[]): Promise<void> {
+async function checkEntryData(filePath: string, entries: EntryData[], tap: ChunkTap): Promise<void> {
   const byOffset = [...entries].sort((a, b) => a.start - b.start);
   byOffset.forEach((entry, i) => {
     const previous = byOffset[i - 1];
@@ -327,7 +327,7 @@ async function checkEntryData(filePath: string, entries: EntryData[]): Promise<v
   });
   let next = 0;
   let position = 0;
-  for await (const chunk of fileChunks(filePath)) {
+  for await (const chunk of fileChunks(filePath, tap)) {
     const chunkEnd = position + chunk.length;
     for (let entry = byOffset[next]; entry && entry.start < chunkEnd; entry = byOffset[next]) {
       const slice = chunk.subarray(
@@ -348,7 +348,7 @@ async function checkEntryData(filePath: string, entries: EntryData[]): Promise<v
 }
 
 /** Wheels and NuGet packages: every entry's local header, data and CRC-32 against the central directory. */
-async function verifyZip(filePath: string): Promise<void> {
+async function verifyZip(filePath: string, tap: ChunkTap): Promise<void> {
   let opened: Awaited<ReturnType<typeof ZipReader.open>>;
   try {
     opened = await ZipReader.open(filePath);
@@ -372,7 +372,7 @@ async function verifyZip(filePath: string): Promise<void> {
     zip.close();
   }
   // yauzl's own read streams allocate a buffer per read: RSS grew with the file's size.
-  await checkEntryData(filePath, entries);
+  await checkEntryData(filePath, entries, tap);
 }
 
 /** A decompressor's output read to its end and the tar in it to its end-of-archive marker. */
@@ -401,8 +401,8 @@ async function verifyCompressedTar(
 const condaStreams = () => import('./conda.ts');
 
 /** `.conda`: the zip checked as a wheel is, then each `.tar.zst` member to its zstd checksum and tar end. */
-async function verifyConda(filePath: string): Promise<void> {
-  await verifyZip(filePath);
+async function verifyConda(filePath: string, tap: ChunkTap): Promise<void> {
+  await verifyZip(filePath, tap);
   const { zstdDecompressor } = await condaStreams();
   const { zip } = await ZipReader.open(filePath);
   try {
@@ -428,7 +428,8 @@ async function verifyTarBz2(filePath: string): Promise<void> {
   );
 }
 
-function verifierFor(file: string): ((filePath: string) => Promise<void>) | undefined {
+/** A file's check by its format; it shows `tap` every byte of the file in order, except for .tar.bz2. */
+function verifierFor(file: string): ((filePath: string, tap: ChunkTap) => Promise<void>) | undefined {
   if (/\.(whl|nupkg|snupkg)$/i.test(file)) return verifyZip;
   if (file.endsWith('.gem')) return verifyGem;
   if (/\.(tar\.gz|crate|tgz)$/.test(file)) return verifyTarGz;
@@ -451,12 +452,13 @@ export function compressionRefusal(file: string, err: UnsupportedCompression): A
 
 /**
  * Proves a package file whole before anything is sent: every compressed stream read to its checksum and
- * every archive to its end, in one streaming pass that keeps none of the content.
+ * every archive to its end, in one streaming pass that keeps none of the content. `tap` sees the bytes of
+ * that pass (see verifierFor), so the file's digests come from the same read.
  */
-export async function verifyIntact(filePath: string): Promise<void> {
+export async function verifyIntact(filePath: string, tap: ChunkTap = () => undefined): Promise<void> {
   const file = path.basename(filePath);
   try {
-    await verifierFor(file)?.(filePath);
+    await verifierFor(file)?.(filePath, tap);
   } catch (err) {
     if (err instanceof UnsupportedCompression) throw compressionRefusal(file, err);
     if (!(err instanceof Damage)) throw err;

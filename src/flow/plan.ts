@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { blake2File, digestFile } from '../artifacts/digest.ts';
+import { blake2File, DigestTap, digestFile } from '../artifacts/digest.ts';
 import { verifyIntact } from '../artifacts/integrity.ts';
 import { ActionError } from '../errors.ts';
 import { type Inputs, publishOptions } from '../inputs.ts';
@@ -180,11 +180,13 @@ export async function planReleases(inputs: Inputs): Promise<Release[]> {
         slots.run(async (): Promise<Artifact | ActionError> => {
           const file = path.join(inputs.packagesDir, name);
           try {
-            if (registry.intactBeforeInspect) await verifyIntact(file);
+            // The integrity pass reads the whole file: it hashes it too.
+            const tap = new DigestTap();
+            if (registry.intactBeforeInspect) await verifyIntact(file, tap.update);
             const read = await registry.inspect(file, { verifyMetadata: inputs.verifyMetadata });
             // Otherwise after the reader: it refuses metadata bombs and unreadable files before all is inflated.
-            if (!registry.intactBeforeInspect) await verifyIntact(file);
-            const digests = await digestFile(file);
+            if (!registry.intactBeforeInspect) await verifyIntact(file, tap.update);
+            const digests = tap.digestsOf(fs.statSync(file).size) ?? (await digestFile(file));
             const shown = inputs.printHash ? { blake2_256: await blake2File(file) } : {};
             return { warnings: [], ...read, path: file, file: name, ...digests, ...shown };
           } catch (err) {

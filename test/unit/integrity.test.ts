@@ -2,6 +2,7 @@
 // end, every zip entry against its central directory. Damaged copies are cut from the real fixtures.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -9,6 +10,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { create as createTar } from 'tar';
 import { ZipFile } from 'yazl';
 import { ArchiveError, readZipMember, scanTar } from '../../src/artifacts/archive.ts';
+import { DigestTap } from '../../src/artifacts/digest.ts';
 import { verifyIntact } from '../../src/artifacts/integrity.ts';
 import { ActionError } from '../../src/errors.ts';
 import { makeNupkg } from '../fakes/nupkg.ts';
@@ -73,6 +75,26 @@ describe('intact files pass', () => {
     await verifyIntact(await makeNupkg(dir, { id: 'TpSample', version: '0.1.0' }));
     await verifyIntact(await makeNupkg(dir, { id: 'TpSample', version: '0.1.0', symbols: true }));
     await verifyIntact(await makeWheel(dir, { name: 'tp-sample', version: '0.1.0', padBytes: 100_000 }));
+  });
+
+  it('hashes the file in the same read: the tap’s digests are the file’s, or none where it reads otherwise', async () => {
+    const dir = tmp();
+    const nupkg = await makeNupkg(dir, { id: 'TpSample', version: '0.1.0' });
+    const big = await makeWheel(dir, { name: 'tp-sample', version: '0.1.0', padBytes: 3 * 1024 * 1024 });
+    for (const file of [SDIST, WHEEL, CRATE, TGZ, GEM, nupkg, big]) {
+      const tap = new DigestTap();
+      await verifyIntact(file, tap.update);
+      const bytes = fs.readFileSync(file);
+      assert.deepEqual(tap.digestsOf(bytes.length), {
+        size: bytes.length,
+        sha256: createHash('sha256').update(bytes).digest('hex'),
+      });
+    }
+    // unbzip2-stream reads the file on its own: planning falls back to a read of its own.
+    const bz2 = path.join(FIXTURES, 'conda/tp-sample-0.1.0-0.tar.bz2');
+    const tap = new DigestTap();
+    await verifyIntact(bz2, tap.update);
+    assert.equal(tap.digestsOf(fs.statSync(bz2).size), undefined);
   });
 
   it('zero padding after a tar’s end-of-archive marker, as tar writers add', async () => {

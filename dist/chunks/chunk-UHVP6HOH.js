@@ -1,5 +1,5 @@
 import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);
-import{c as l,e as p}from"./chunk-2N4I7X76.js";import{e as u}from"./chunk-67BG23Y2.js";var d=u(l(),1);function B(g,n,c=[]){let r=`----trusted-publish-${(0,d.randomBytes)(16).toString("hex")}`,e=t=>`"${t.replace(/"/g,"%22").replace(/\r/g,"%0D").replace(/\n/g,"%0A")}"`,i=t=>t.map(([o,f,m])=>`--${r}\r
+import{c as l,e as p}from"./chunk-T7SMTCDA.js";import{e as u}from"./chunk-67BG23Y2.js";var d=u(l(),1);function B(g,n,c=[]){let r=`----trusted-publish-${(0,d.randomBytes)(16).toString("hex")}`,e=t=>`"${t.replace(/"/g,"%22").replace(/\r/g,"%0D").replace(/\n/g,"%0A")}"`,i=t=>t.map(([o,f,m])=>`--${r}\r
 Content-Disposition: form-data; name=${e(o)}\r
 ${m?`Content-Type: ${m}\r
 `:""}\r
