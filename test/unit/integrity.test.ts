@@ -416,6 +416,14 @@ describe('one member read whole (METADATA, a .nuspec)', () => {
     });
     await assert.rejects(read(encrypted), /METADATA is encrypted/);
   });
+
+  it('refuses a packed size no member it holds whole can have, before reading it', async () => {
+    const huge = edited(WHEEL, (bytes) => {
+      const { central } = zipHeaders(bytes, METADATA);
+      bytes.writeUInt32LE(17 * 1024 * 1024, central + 20);
+    });
+    await assert.rejects(read(huge), /METADATA is larger than 16777216 bytes packed/);
+  });
 });
 
 describe('zip entries against each other and the unpacked limit', () => {
